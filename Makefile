@@ -1,0 +1,51 @@
+# Luthien Gateway. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Tools are pinned in tools/go.mod (a workspace module) and run through `go tool`.
+TOOL := go tool
+MODULES := gen controlplane gateway
+BIN := $(CURDIR)/bin
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: generate
+generate: ## Format and lint the protos, regenerate gen/
+	$(TOOL) buf format -w
+	$(TOOL) buf lint
+	rm -rf gen/luthien gen/openapiv2
+	$(TOOL) buf generate
+
+.PHONY: check-generate
+check-generate: ## Fail if regenerating changes anything committed under gen/
+	$(TOOL) buf format --diff --exit-code
+	$(TOOL) buf lint
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(TOOL) buf generate -o "$$tmp"; \
+	diff -r "$$tmp/gen/luthien" gen/luthien && diff -r "$$tmp/gen/openapiv2" gen/openapiv2 \
+	  || { echo "gen/ is stale: run make generate" >&2; exit 1; }
+
+.PHONY: build
+build: ## Build bin/gateway and bin/controlplane
+	cd gateway && go build -o $(BIN)/gateway ./cmd/gateway
+	cd controlplane && go build -o $(BIN)/controlplane ./cmd/controlplane
+
+.PHONY: run
+run: ## Run the gateway with the in-process control plane on embedded defaults
+	cd gateway && go run ./cmd/gateway
+
+.PHONY: lint
+lint: ## go vet and staticcheck over every module
+	@for m in $(MODULES); do (cd $$m && echo "lint $$m" && go vet ./... && $(TOOL) staticcheck ./...); done
+
+.PHONY: test
+test: check-generate lint ## Everything CI checks: generated code, lint, race tests of every module
+	@for m in $(MODULES); do (cd $$m && echo "test $$m" && go test -race -count=1 ./...); done
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
