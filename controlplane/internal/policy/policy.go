@@ -1,0 +1,100 @@
+// Package policy defines the policy engine of the control plane: the
+// Policy and Stream interfaces every policy implements, the registry that
+// builds policies from a class name and a configuration, the policy
+// configuration file, and the built-in policies.
+//
+// Policies see requests as the client's raw JSON and responses in the
+// canonical model of events.proto, so each policy is written once for both
+// client formats.
+package policy
+
+import (
+	"context"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// Call describes one proxied call as the policies see it.
+type Call struct {
+	// ID is the gateway's id for the call.
+	ID string
+	// Format is the API format the client speaks.
+	Format cpv1.ClientFormat
+	// Request is the request body as sent upstream (in the request phase,
+	// the body as the client sent it).
+	Request []byte
+	// Metadata describes who is calling and how; it may be nil.
+	Metadata *cpv1.RequestMetadata
+}
+
+// RequestResult is a policy's decision on a request. At most one of Body,
+// Respond and Reject is set; none set means "forward the request
+// unchanged".
+type RequestResult struct {
+	// Body is the modified request body; nil means unchanged.
+	Body []byte
+	// Respond answers the client with this message without calling
+	// upstream.
+	Respond *cpv1.Message
+	// Reject refuses the request with an error in the client's format.
+	Reject *cpv1.Reject
+}
+
+// Policy is one configured policy. A Policy is immutable after
+// construction and safe for concurrent calls; state that belongs to one
+// streamed response lives in the Stream that NewStream returns.
+//
+// Policies never mutate their inputs: to change a message or an event
+// they build or clone a new one.
+type Policy interface {
+	// Name returns the policy's class name (its short name).
+	Name() string
+	// OnRequest decides what happens to a request.
+	OnRequest(ctx context.Context, call *Call) (RequestResult, error)
+	// OnResponse runs on a complete, successful, non-streamed response. It
+	// returns msg itself (the same pointer) when it changes nothing.
+	OnResponse(ctx context.Context, call *Call, msg *cpv1.Message) (*cpv1.Message, error)
+	// NewStream opens the per-response state for one streamed response.
+	NewStream(ctx context.Context, call *Call) Stream
+	// InspectsResponse reports whether the policy looks at responses at
+	// all; when false the gateway skips the response phase entirely.
+	InspectsResponse() bool
+}
+
+// Stream applies a policy to one streamed response. Its methods are called
+// from a single goroutine, in order: OnEvent once per upstream event, then
+// OnEnd once.
+type Stream interface {
+	// OnEvent returns the events to emit for one input event. Returning
+	// the input pointer itself means "unchanged" (the gateway then writes
+	// upstream's exact bytes). A policy never mutates an input event: it
+	// clones it (proto.Clone) and keeps its Seq when it derives an event
+	// from it; events it creates have Seq 0.
+	OnEvent(ctx context.Context, ev *cpv1.StreamEvent) (Emit, error)
+	// OnEnd is called once after the last input; upstreamErr is non-empty
+	// when upstream broke off. It returns the trailing events.
+	OnEnd(ctx context.Context, upstreamErr string) (Emit, error)
+}
+
+// Emit is a batch of events a Stream emits.
+type Emit struct {
+	// Events are emitted in order.
+	Events []*cpv1.StreamEvent
+	// End ends the response after Events; the events must already close
+	// the response (message_delta, message_stop).
+	End bool
+}
+
+// passthroughStream is the Stream of a policy that never changes a
+// streamed response.
+type passthroughStream struct{}
+
+// OnEvent emits the input unchanged.
+func (passthroughStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (Emit, error) {
+	return Emit{Events: []*cpv1.StreamEvent{ev}}, nil
+}
+
+// OnEnd emits nothing.
+func (passthroughStream) OnEnd(context.Context, string) (Emit, error) {
+	return Emit{}, nil
+}

@@ -1,0 +1,119 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Factory builds a policy from its configuration. The configuration is
+// never nil, holds only JSON-like values (nil, bool, float64, string,
+// []any, map[string]any) and belongs to the factory.
+type Factory func(cfg map[string]any) (Policy, error)
+
+// Type describes a policy class the registry can build.
+type Type struct {
+	// Class is the short name, e.g. "all_caps".
+	Class string
+	// Description says what the policy does, in one sentence.
+	Description string
+	// Aliases are other names accepted for the class, e.g. the earlier
+	// system's Python class references.
+	Aliases []string
+	// ConfigSchema is the JSON Schema of the class's config object.
+	ConfigSchema string
+	// New builds a policy of this class.
+	New Factory
+}
+
+// Registry maps class names and aliases to policy types. It is immutable
+// after construction and safe for concurrent use.
+type Registry struct {
+	types map[string]Type   // by class
+	names map[string]string // class or alias -> class
+}
+
+// NewRegistry returns a registry of the given types. Class names and
+// aliases must be unique and non-empty, and every type needs a factory.
+func NewRegistry(types ...Type) (*Registry, error) {
+	r := &Registry{
+		types: make(map[string]Type, len(types)),
+		names: make(map[string]string, len(types)),
+	}
+	for _, t := range types {
+		if t.Class == "" {
+			return nil, errors.New("new registry: policy type with an empty class name")
+		}
+		if t.New == nil {
+			return nil, fmt.Errorf("new registry: policy type %q has no factory", t.Class)
+		}
+		for _, name := range append([]string{t.Class}, t.Aliases...) {
+			if name == "" {
+				return nil, fmt.Errorf("new registry: policy type %q has an empty alias", t.Class)
+			}
+			if prev, ok := r.names[name]; ok {
+				return nil, fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev)
+			}
+			r.names[name] = t.Class
+		}
+		t.Aliases = slices.Clone(t.Aliases)
+		r.types[t.Class] = t
+	}
+	return r, nil
+}
+
+// Builtin returns a registry of the policies built into the control plane.
+func Builtin() (*Registry, error) {
+	return NewRegistry(noopType(), allCapsType())
+}
+
+// Build builds a policy of the given class (a short name or an alias)
+// from its configuration; a nil cfg is an empty configuration. An unknown
+// class is an error listing the known classes; an invalid configuration is
+// an error naming the offending key and what was expected.
+func (r *Registry) Build(class string, cfg map[string]any) (Policy, error) {
+	t, ok := r.lookup(class)
+	if !ok {
+		return nil, fmt.Errorf("unknown policy class %q (known: %s)", class, strings.Join(r.classes(), ", "))
+	}
+	normalized, err := normalizeConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
+	}
+	p, err := t.New(normalized)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
+	}
+	return p, nil
+}
+
+// Types lists the registered policy types, sorted by class.
+func (r *Registry) Types() []Type {
+	out := make([]Type, 0, len(r.types))
+	for _, class := range r.classes() {
+		t := r.types[class]
+		t.Aliases = slices.Clone(t.Aliases)
+		out = append(out, t)
+	}
+	return out
+}
+
+// lookup resolves a class name or alias.
+func (r *Registry) lookup(name string) (Type, bool) {
+	class, ok := r.names[strings.TrimSpace(name)]
+	if !ok {
+		return Type{}, false
+	}
+	return r.types[class], true
+}
+
+// classes returns the class names, sorted.
+func (r *Registry) classes() []string {
+	out := make([]string, 0, len(r.types))
+	for class := range r.types {
+		out = append(out, class)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,334 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+
+	"luthien.dev/controlplane/internal/policy"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+const anthropic = cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES
+
+// fakePolicy is a scripted policy.
+type fakePolicy struct {
+	name       string
+	request    policy.RequestResult
+	requestErr error
+	// onEvent answers the i-th input event (from 0).
+	onEvent func(i int, ev *cpv1.StreamEvent) (policy.Emit, error)
+	// onEnd answers the end of the stream.
+	onEnd func(upstreamErr string) (policy.Emit, error)
+}
+
+func (p *fakePolicy) Name() string { return p.name }
+
+func (p *fakePolicy) OnRequest(context.Context, *policy.Call) (policy.RequestResult, error) {
+	return p.request, p.requestErr
+}
+
+func (p *fakePolicy) OnResponse(_ context.Context, _ *policy.Call, msg *cpv1.Message) (*cpv1.Message, error) {
+	return msg, nil
+}
+
+func (p *fakePolicy) NewStream(context.Context, *policy.Call) policy.Stream {
+	return &fakeStream{p: p}
+}
+
+func (p *fakePolicy) InspectsResponse() bool { return true }
+
+type fakeStream struct {
+	p *fakePolicy
+	n int
+}
+
+func (s *fakeStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (policy.Emit, error) {
+	s.n++
+	if s.p.onEvent == nil {
+		return policy.Emit{Events: []*cpv1.StreamEvent{ev}}, nil
+	}
+	return s.p.onEvent(s.n-1, ev)
+}
+
+func (s *fakeStream) OnEnd(_ context.Context, upstreamErr string) (policy.Emit, error) {
+	if s.p.onEnd == nil {
+		return policy.Emit{}, nil
+	}
+	return s.p.onEnd(upstreamErr)
+}
+
+// fakeBuilder builds its one policy for any class but "invalid".
+type fakeBuilder struct{ p policy.Policy }
+
+func (b fakeBuilder) Build(class string, _ map[string]any) (policy.Policy, error) {
+	if class == "invalid" {
+		return nil, errors.New("invalid class")
+	}
+	return b.p, nil
+}
+
+// serve serves a PolicyService running p on bufconn and returns a client.
+func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store, err := NewStore(fakeBuilder{p}, logger, "fake", nil)
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	cpv1.RegisterPolicyServiceServer(gs, NewPolicyService(store, logger))
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return cpv1.NewPolicyServiceClient(conn)
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestApplyRequestOutcomes(t *testing.T) {
+	body := []byte(`{"model":"m"}`)
+	respond := &cpv1.Message{Id: "msg_local", Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: "no"}}}}}
+	reject := &cpv1.Reject{HttpStatus: 403, ErrorType: "permission_error", Message: "blocked"}
+	tests := []struct {
+		name      string
+		result    policy.RequestResult
+		err       error
+		wantCode  codes.Code
+		wantErrIn string
+		check     func(t *testing.T, resp *cpv1.ApplyRequestPoliciesResponse)
+	}{
+		{
+			name:   "changed body",
+			result: policy.RequestResult{Body: []byte(`{"model":"other"}`)},
+			check: func(t *testing.T, resp *cpv1.ApplyRequestPoliciesResponse) {
+				if got := string(resp.GetContinue().GetBody()); got != `{"model":"other"}` {
+					t.Errorf("continue body = %q", got)
+				}
+			},
+		},
+		{
+			name:   "body equal to the request",
+			result: policy.RequestResult{Body: []byte(`{"model":"m"}`)},
+			check: func(t *testing.T, resp *cpv1.ApplyRequestPoliciesResponse) {
+				if resp.GetContinue() == nil || resp.GetContinue().Body != nil {
+					t.Errorf("outcome = %v, want continue without a body", resp.GetOutcome())
+				}
+			},
+		},
+		{
+			name:   "respond",
+			result: policy.RequestResult{Respond: respond},
+			check: func(t *testing.T, resp *cpv1.ApplyRequestPoliciesResponse) {
+				if !proto.Equal(resp.GetRespond().GetMessage(), respond) {
+					t.Errorf("outcome = %v, want respond %v", resp.GetOutcome(), respond)
+				}
+			},
+		},
+		{
+			name:   "reject",
+			result: policy.RequestResult{Reject: reject},
+			check: func(t *testing.T, resp *cpv1.ApplyRequestPoliciesResponse) {
+				if !proto.Equal(resp.GetReject(), reject) {
+					t.Errorf("outcome = %v, want reject %v", resp.GetOutcome(), reject)
+				}
+			},
+		},
+		{
+			name:      "two outcomes",
+			result:    policy.RequestResult{Body: []byte(`{}`), Reject: reject},
+			wantCode:  codes.Internal,
+			wantErrIn: "more than one outcome",
+		},
+		{name: "policy error", err: errors.New("boom"), wantCode: codes.Internal, wantErrIn: "policy fake: on request: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := serve(t, &fakePolicy{name: "fake", request: tt.result, requestErr: tt.err})
+			resp, err := client.ApplyRequestPolicies(testContext(t), &cpv1.ApplyRequestPoliciesRequest{CallId: "c1", Format: anthropic, Body: body})
+			if status.Code(err) != tt.wantCode {
+				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tt.wantCode)
+			}
+			if tt.wantCode != codes.OK {
+				if !strings.Contains(status.Convert(err).Message(), tt.wantErrIn) {
+					t.Errorf("error %q does not contain %q", status.Convert(err).Message(), tt.wantErrIn)
+				}
+				return
+			}
+			if !resp.GetInspectResponse() || resp.GetPolicyRevision() == "" {
+				t.Errorf("inspect_response %v, revision %q", resp.GetInspectResponse(), resp.GetPolicyRevision())
+			}
+			tt.check(t, resp)
+		})
+	}
+}
+
+func textEvent(seq uint64, text string) *cpv1.StreamEvent {
+	return &cpv1.StreamEvent{Seq: seq, Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: &cpv1.ContentBlockDelta{
+		Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: text}},
+	}}}
+}
+
+// describe renders a batch as a compact string: "p3" is a passthrough of
+// seq 3, "e3:text" an event of seq 3, "|end" marks end_stream.
+func describe(resp *cpv1.StreamChunkPolicyResponse) string {
+	var parts []string
+	for _, out := range resp.GetOutputs() {
+		switch o := out.GetOutput().(type) {
+		case *cpv1.StreamOutput_PassthroughSeq:
+			parts = append(parts, fmt.Sprintf("p%d", o.PassthroughSeq))
+		case *cpv1.StreamOutput_Event:
+			parts = append(parts, fmt.Sprintf("e%d:%s", o.Event.GetSeq(), o.Event.GetContentBlockDelta().GetText().GetText()))
+		}
+	}
+	s := strings.Join(parts, ",")
+	if resp.GetEndStream() {
+		s += "|end"
+	}
+	return s
+}
+
+func TestStreamBatches(t *testing.T) {
+	var held *cpv1.StreamEvent
+	tests := []struct {
+		name        string
+		policy      *fakePolicy
+		events      []*cpv1.StreamEvent
+		upstreamErr string
+		want        []string // batches, described
+		wantCode    codes.Code
+		wantErrIn   string
+	}{
+		{
+			name: "hold back and release",
+			policy: &fakePolicy{onEvent: func(i int, ev *cpv1.StreamEvent) (policy.Emit, error) {
+				if i == 0 {
+					held = ev
+					return policy.Emit{}, nil
+				}
+				return policy.Emit{Events: []*cpv1.StreamEvent{held, ev}}, nil
+			}},
+			events: []*cpv1.StreamEvent{textEvent(1, "a"), textEvent(2, "b")},
+			want:   []string{"e1:a,p2"},
+		},
+		{
+			name: "end the response early",
+			policy: &fakePolicy{onEvent: func(i int, ev *cpv1.StreamEvent) (policy.Emit, error) {
+				if i == 1 {
+					return policy.Emit{Events: []*cpv1.StreamEvent{textEvent(0, "stop")}, End: true}, nil
+				}
+				return policy.Emit{Events: []*cpv1.StreamEvent{ev}}, nil
+			}},
+			events: []*cpv1.StreamEvent{textEvent(1, "a"), textEvent(2, "b"), textEvent(3, "c")},
+			want:   []string{"p1", "e0:stop|end"},
+		},
+		{
+			name: "trailing events get the upstream error",
+			policy: &fakePolicy{onEnd: func(upstreamErr string) (policy.Emit, error) {
+				return policy.Emit{Events: []*cpv1.StreamEvent{textEvent(0, upstreamErr)}}, nil
+			}},
+			events:      []*cpv1.StreamEvent{textEvent(1, "a")},
+			upstreamErr: "connection reset",
+			want:        []string{"p1", "e0:connection reset"},
+		},
+		{
+			name:   "an input without seq is sent whole",
+			policy: &fakePolicy{},
+			events: []*cpv1.StreamEvent{textEvent(0, "a")},
+			want:   []string{"e0:a"},
+		},
+		{
+			name: "event error",
+			policy: &fakePolicy{onEvent: func(int, *cpv1.StreamEvent) (policy.Emit, error) {
+				return policy.Emit{}, errors.New("judge down")
+			}},
+			events:    []*cpv1.StreamEvent{textEvent(1, "a")},
+			wantCode:  codes.Internal,
+			wantErrIn: "policy fake: on event: judge down",
+		},
+		{
+			name: "end error",
+			policy: &fakePolicy{onEnd: func(string) (policy.Emit, error) {
+				return policy.Emit{}, errors.New("flush failed")
+			}},
+			events:    []*cpv1.StreamEvent{textEvent(1, "a")},
+			want:      []string{"p1"},
+			wantCode:  codes.Internal,
+			wantErrIn: "policy fake: on end: flush failed",
+		},
+		{
+			name: "nil output",
+			policy: &fakePolicy{onEvent: func(int, *cpv1.StreamEvent) (policy.Emit, error) {
+				return policy.Emit{Events: []*cpv1.StreamEvent{nil}}, nil
+			}},
+			events:    []*cpv1.StreamEvent{textEvent(1, "a")},
+			wantCode:  codes.Internal,
+			wantErrIn: "output 0 is nil",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.policy.name = "fake"
+			client := serve(t, tt.policy)
+			stream, err := client.StreamChunkPolicy(testContext(t))
+			if err != nil {
+				t.Fatalf("StreamChunkPolicy: %v", err)
+			}
+			msgs := []*cpv1.StreamChunkPolicyRequest{{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{CallId: "c1", Format: anthropic}}}}
+			for _, ev := range tt.events {
+				msgs = append(msgs, &cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Event{Event: ev}})
+			}
+			msgs = append(msgs, &cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_End{End: &cpv1.StreamEnd{UpstreamError: tt.upstreamErr}}})
+			for _, msg := range msgs {
+				if err := stream.Send(msg); err != nil && !errors.Is(err, io.EOF) {
+					t.Fatalf("send: %v", err)
+				}
+			}
+			var got []string
+			for {
+				resp, err := stream.Recv()
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						err = nil
+					}
+					if status.Code(err) != tt.wantCode {
+						t.Fatalf("code %v (%v), want %v", status.Code(err), err, tt.wantCode)
+					}
+					if !strings.Contains(status.Convert(err).Message(), tt.wantErrIn) {
+						t.Errorf("error %q does not contain %q", status.Convert(err).Message(), tt.wantErrIn)
+					}
+					break
+				}
+				got = append(got, describe(resp))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("batches = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,259 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/sse"
+)
+
+// wireEvent is any Anthropic stream event; the fields used depend on Type.
+type wireEvent struct {
+	Type         string          `json:"type"`
+	Index        uint32          `json:"index"`
+	Message      *wireMessage    `json:"message"`
+	ContentBlock json.RawMessage `json:"content_block"`
+	Delta        *wireDelta      `json:"delta"`
+	Usage        *wireUsage      `json:"usage"`
+	Error        *errorDetail    `json:"error"`
+}
+
+// wireDelta is a content_block_delta's or message_delta's delta.
+type wireDelta struct {
+	Type         string  `json:"type"`
+	Text         string  `json:"text"`
+	PartialJSON  string  `json:"partial_json"`
+	Thinking     string  `json:"thinking"`
+	Signature    string  `json:"signature"`
+	StopReason   *string `json:"stop_reason"`
+	StopSequence *string `json:"stop_sequence"`
+}
+
+type decoder struct{}
+
+// NewDecoder implements dialect.Dialect. Anthropic events map one to one
+// onto canonical events, so the decoder keeps no state.
+func (Dialect) NewDecoder() dialect.Decoder { return decoder{} }
+
+func (decoder) Decode(ev sse.Event) ([]*cpv1.StreamEvent, error) {
+	if len(ev.Data) == 0 {
+		// A comment or an event without data: forwarded as is.
+		return []*cpv1.StreamEvent{opaque("sse.comment", ev.Raw)}, nil
+	}
+	var w wireEvent
+	if err := json.Unmarshal(ev.Data, &w); err != nil {
+		return nil, fmt.Errorf("anthropic: stream event %q: %w", ev.Name, err)
+	}
+	e, err := decodeEvent(&w, ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	return []*cpv1.StreamEvent{e}, nil
+}
+
+func decodeEvent(w *wireEvent, data []byte) (*cpv1.StreamEvent, error) {
+	switch w.Type {
+	case "message_start":
+		ms := &cpv1.MessageStart{}
+		if w.Message != nil {
+			ms.Id, ms.Model, ms.Usage = w.Message.ID, w.Message.Model, w.Message.Usage.canon()
+		}
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStart{MessageStart: ms}}, nil
+	case "content_block_start":
+		b, err := blockFromWire(w.ContentBlock)
+		if err != nil {
+			return nil, fmt.Errorf("anthropic: content_block_start: %w", err)
+		}
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{
+			ContentBlockStart: &cpv1.ContentBlockStart{Index: w.Index, Block: b}}}, nil
+	case "content_block_delta":
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{
+			ContentBlockDelta: decodeDelta(w, data)}}, nil
+	case "content_block_stop":
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStop{
+			ContentBlockStop: &cpv1.ContentBlockStop{Index: w.Index}}}, nil
+	case "message_delta":
+		md := &cpv1.MessageDelta{Usage: w.Usage.canon()}
+		if w.Delta != nil {
+			md.StopReason, md.StopSequence = deref(w.Delta.StopReason), deref(w.Delta.StopSequence)
+		}
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: md}}, nil
+	case "message_stop":
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}}, nil
+	case "ping":
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Ping{Ping: &cpv1.Ping{}}}, nil
+	case "error":
+		se := &cpv1.StreamError{}
+		if w.Error != nil {
+			se.Type, se.Message = w.Error.Type, w.Error.Message
+		}
+		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: se}}, nil
+	}
+	return opaque(w.Type, data), nil
+}
+
+func decodeDelta(w *wireEvent, data []byte) *cpv1.ContentBlockDelta {
+	d := &cpv1.ContentBlockDelta{Index: w.Index}
+	if w.Delta == nil {
+		d.Delta = &cpv1.ContentBlockDelta_Opaque{Opaque: &cpv1.OpaqueDelta{Json: data}}
+		return d
+	}
+	switch w.Delta.Type {
+	case "text_delta":
+		d.Delta = &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: w.Delta.Text}}
+	case "input_json_delta":
+		d.Delta = &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: w.Delta.PartialJSON}}
+	case "thinking_delta":
+		d.Delta = &cpv1.ContentBlockDelta_Thinking{Thinking: &cpv1.ThinkingDelta{Thinking: w.Delta.Thinking}}
+	case "signature_delta":
+		d.Delta = &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: w.Delta.Signature}}
+	default:
+		// Keep the whole delta object so it can be written back.
+		var raw struct {
+			Delta json.RawMessage `json:"delta"`
+		}
+		_ = json.Unmarshal(data, &raw)
+		d.Delta = &cpv1.ContentBlockDelta_Opaque{Opaque: &cpv1.OpaqueDelta{Type: w.Delta.Type, Json: raw.Delta}}
+	}
+	return d
+}
+
+func opaque(typ string, data []byte) *cpv1.StreamEvent {
+	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{
+		Type: typ, Json: append([]byte(nil), data...)}}}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+type encoder struct{}
+
+// NewEncoder implements dialect.Dialect. Anthropic events need no stream
+// state to encode.
+func (Dialect) NewEncoder(dialect.Request) dialect.Encoder { return encoder{} }
+
+func (encoder) Raw(w io.Writer, raw []byte, _ []*cpv1.StreamEvent) error {
+	_, err := w.Write(raw)
+	return err
+}
+
+func (encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
+	name, data, err := encodeEvent(ev)
+	if err != nil || name == "" {
+		return err
+	}
+	if template != nil && (name == "message_start" || name == "message_delta") {
+		// Keep fields of upstream's event that the model does not carry.
+		if tdata := sse.DataOf(template); len(tdata) > 0 {
+			if merged, err := dialect.Overlay(tdata, data); err == nil {
+				data = merged
+			}
+		}
+	}
+	return writeEvent(w, name, data)
+}
+
+// writeEvent writes one SSE event.
+func writeEvent(w io.Writer, name string, data []byte) error {
+	buf := make([]byte, 0, len(name)+len(data)+16)
+	buf = append(buf, "event: "...)
+	buf = append(buf, name...)
+	buf = append(buf, "\ndata: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// encodeEvent renders one canonical event as an Anthropic event name and
+// JSON. Events with no Anthropic form (OpenAI opaque chunks) give "".
+func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
+	var v any
+	var name string
+	switch x := ev.GetEvent().(type) {
+	case *cpv1.StreamEvent_MessageStart:
+		name = "message_start"
+		u := x.MessageStart.GetUsage()
+		v = map[string]any{"type": name, "message": map[string]any{
+			"id": x.MessageStart.GetId(), "type": "message", "role": "assistant",
+			"model": x.MessageStart.GetModel(), "content": []any{},
+			"stop_reason": nil, "stop_sequence": nil,
+			"usage": wireUsage{InputTokens: u.GetInputTokens(), OutputTokens: u.GetOutputTokens(),
+				CacheCreationInputTokens: u.GetCacheCreationInputTokens(), CacheReadInputTokens: u.GetCacheReadInputTokens()},
+		}}
+	case *cpv1.StreamEvent_ContentBlockStart:
+		name = "content_block_start"
+		v = map[string]any{"type": name, "index": x.ContentBlockStart.GetIndex(),
+			"content_block": blockToWire(x.ContentBlockStart.GetBlock())}
+	case *cpv1.StreamEvent_ContentBlockDelta:
+		name = "content_block_delta"
+		v = map[string]any{"type": name, "index": x.ContentBlockDelta.GetIndex(), "delta": deltaToWire(x.ContentBlockDelta)}
+	case *cpv1.StreamEvent_ContentBlockStop:
+		name = "content_block_stop"
+		v = map[string]any{"type": name, "index": x.ContentBlockStop.GetIndex()}
+	case *cpv1.StreamEvent_MessageDelta:
+		name = "message_delta"
+		md := x.MessageDelta
+		delta := map[string]any{"stop_reason": nilIfEmpty(md.GetStopReason()), "stop_sequence": nilIfEmpty(md.GetStopSequence())}
+		out := map[string]any{"type": name, "delta": delta}
+		if u := md.GetUsage(); u != nil {
+			out["usage"] = map[string]any{"output_tokens": u.GetOutputTokens()}
+		}
+		v = out
+	case *cpv1.StreamEvent_MessageStop:
+		name = "message_stop"
+		v = map[string]any{"type": name}
+	case *cpv1.StreamEvent_Ping:
+		name = "ping"
+		v = map[string]any{"type": name}
+	case *cpv1.StreamEvent_Error:
+		name = "error"
+		v = errorBody{Type: "error", Error: errorDetail{Type: x.Error.GetType(), Message: x.Error.GetMessage()}}
+	case *cpv1.StreamEvent_Opaque:
+		t := x.Opaque.GetType()
+		if t == "sse.comment" || len(t) > 7 && t[:7] == "openai." {
+			return "", nil, nil
+		}
+		return t, x.Opaque.GetJson(), nil
+	default:
+		return "", nil, fmt.Errorf("anthropic: encode: empty stream event")
+	}
+	data, err := dialect.Marshal(v)
+	if err != nil {
+		return "", nil, fmt.Errorf("anthropic: encode %s: %w", name, err)
+	}
+	return name, data, nil
+}
+
+func deltaToWire(d *cpv1.ContentBlockDelta) any {
+	switch x := d.GetDelta().(type) {
+	case *cpv1.ContentBlockDelta_Text:
+		return map[string]any{"type": "text_delta", "text": x.Text.GetText()}
+	case *cpv1.ContentBlockDelta_InputJson:
+		return map[string]any{"type": "input_json_delta", "partial_json": x.InputJson.GetPartialJson()}
+	case *cpv1.ContentBlockDelta_Thinking:
+		return map[string]any{"type": "thinking_delta", "thinking": x.Thinking.GetThinking()}
+	case *cpv1.ContentBlockDelta_Signature:
+		return map[string]any{"type": "signature_delta", "signature": x.Signature.GetSignature()}
+	case *cpv1.ContentBlockDelta_Opaque:
+		if len(x.Opaque.GetJson()) > 0 {
+			return json.RawMessage(x.Opaque.GetJson())
+		}
+		return map[string]any{"type": x.Opaque.GetType()}
+	}
+	return map[string]any{"type": "text_delta", "text": ""}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+// Package app is the gateway's composition root: it connects to the control
+// plane (linked in-process over bufconn, or dialled over the network) and
+// assembles the HTTP front end. It is the only package of the gateway that
+// may import the control plane's server package.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/test/bufconn"
+
+	"luthien.dev/controlplane/server"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+	"luthien.dev/gateway/internal/config"
+	"luthien.dev/gateway/internal/proxy"
+)
+
+// MaxMessageBytes bounds one control-plane message; request bodies (up to
+// 10 MiB) travel whole, with room for their canonical forms.
+const MaxMessageBytes = 64 << 20
+
+// App is a running gateway without its listener.
+type App struct {
+	handler http.Handler
+	conn    *grpc.ClientConn
+	stop    func()
+}
+
+// New connects to the control plane and builds the HTTP handler.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	a := &App{stop: func() {}}
+	dialOpts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	}
+	target := cfg.ControlPlane
+	if cfg.ControlPlane == config.InProcess {
+		srv, err := server.New(server.Config{PolicyConfigPath: cfg.PolicyConfig, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("in-process control plane: %w", err)
+		}
+		gs := srv.NewGRPCServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+		lis := bufconn.Listen(1 << 20)
+		go func() { _ = gs.Serve(lis) }()
+		a.stop = func() {
+			srv.Shutdown()
+			stopGracefully(gs, 10*time.Second)
+		}
+		target = "passthrough:///bufnet"
+		dialOpts = append(dialOpts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return lis.DialContext(ctx)
+		}))
+	}
+	conn, err := grpc.NewClient(target, dialOpts...)
+	if err != nil {
+		a.stop()
+		return nil, fmt.Errorf("control plane %s: %w", cfg.ControlPlane, err)
+	}
+	a.conn = conn
+
+	rest := runtime.NewServeMux()
+	if err := cpv1.RegisterPolicyAdminServiceHandler(ctx, rest, conn); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("REST handlers: %w", err)
+	}
+	p := proxy.New(proxy.Config{
+		OpenAIBaseURL: cfg.OpenAIBaseURL, AnthropicBaseURL: cfg.AnthropicBaseURL,
+		ClientAPIKey: cfg.ClientAPIKey, OpenAIAPIKey: cfg.OpenAIAPIKey, AnthropicAPIKey: cfg.AnthropicAPIKey,
+		PolicyTimeout: cfg.PolicyTimeout,
+	}, cpv1.NewPolicyServiceClient(conn), log)
+
+	mux := http.NewServeMux()
+	p.Register(mux)
+	mux.Handle("/api/v1/", rest)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	health := healthpb.NewHealthClient(conn)
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			msg := "control plane not serving"
+			if err != nil {
+				msg = "control plane unreachable: " + err.Error()
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", p.ServeRoot)
+	a.handler = mux
+	return a, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close disconnects from the control plane and stops it when in-process.
+func (a *App) Close() {
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+	a.stop()
+}
+
+// stopGracefully lets in-flight RPCs finish for up to d, then stops.
+func stopGracefully(gs *grpc.Server, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		gs.Stop()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

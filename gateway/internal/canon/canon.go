@@ -1,0 +1,184 @@
+// Package canon works with the canonical message and stream model of the
+// control-plane contract: it turns a complete message into the stream a
+// provider would have sent for it, and rebuilds a complete message from a
+// stream.
+package canon
+
+import (
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// Events returns the stream of a complete message: message_start, each
+// block as start, one delta, stop, then message_delta and message_stop.
+// Every event has seq 0 (none comes from upstream).
+func Events(msg *cpv1.Message) []*cpv1.StreamEvent {
+	out := make([]*cpv1.StreamEvent, 0, 3*len(msg.GetContent())+3)
+	out = append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStart{MessageStart: &cpv1.MessageStart{
+		Id: msg.GetId(), Model: msg.GetModel(),
+		Usage: &cpv1.Usage{InputTokens: msg.GetUsage().GetInputTokens(),
+			CacheCreationInputTokens: msg.GetUsage().GetCacheCreationInputTokens(),
+			CacheReadInputTokens:     msg.GetUsage().GetCacheReadInputTokens()},
+	}}})
+	for i, b := range msg.GetContent() {
+		idx := uint32(i)
+		start, deltas := splitBlock(b)
+		out = append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{
+			ContentBlockStart: &cpv1.ContentBlockStart{Index: idx, Block: start}}})
+		for _, d := range deltas {
+			d.Index = idx
+			out = append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: d}})
+		}
+		out = append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStop{
+			ContentBlockStop: &cpv1.ContentBlockStop{Index: idx}}})
+	}
+	out = append(out,
+		&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{
+			StopReason: msg.GetStopReason(),
+			Usage:      &cpv1.Usage{OutputTokens: msg.GetUsage().GetOutputTokens()},
+		}}},
+		&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}},
+	)
+	return out
+}
+
+// splitBlock returns a block's empty start form and the deltas that fill it.
+func splitBlock(b *cpv1.ContentBlock) (*cpv1.ContentBlock, []*cpv1.ContentBlockDelta) {
+	switch v := b.GetBlock().(type) {
+	case *cpv1.ContentBlock_Text:
+		start := &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{}}}
+		if v.Text.GetText() == "" {
+			return start, nil
+		}
+		return start, []*cpv1.ContentBlockDelta{{Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: v.Text.GetText()}}}}
+	case *cpv1.ContentBlock_ToolUse:
+		start := &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{
+			Id: v.ToolUse.GetId(), Name: v.ToolUse.GetName()}}}
+		args := string(v.ToolUse.GetInputJson())
+		if args == "" {
+			return start, nil
+		}
+		return start, []*cpv1.ContentBlockDelta{{Delta: &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: args}}}}
+	case *cpv1.ContentBlock_Thinking:
+		start := &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{}}}
+		var ds []*cpv1.ContentBlockDelta
+		if t := v.Thinking.GetThinking(); t != "" {
+			ds = append(ds, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Thinking{Thinking: &cpv1.ThinkingDelta{Thinking: t}}})
+		}
+		if s := v.Thinking.GetSignature(); s != "" {
+			ds = append(ds, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: s}}})
+		}
+		return start, ds
+	default:
+		return b, nil
+	}
+}
+
+// Accumulator rebuilds a complete message from stream events.
+type Accumulator struct {
+	msg    cpv1.Message
+	blocks map[uint32]*cpv1.ContentBlock
+	order  []uint32
+	args   map[uint32][]byte
+}
+
+// Add folds one event into the message.
+func (a *Accumulator) Add(ev *cpv1.StreamEvent) {
+	if a.blocks == nil {
+		a.blocks = map[uint32]*cpv1.ContentBlock{}
+		a.args = map[uint32][]byte{}
+	}
+	switch v := ev.GetEvent().(type) {
+	case *cpv1.StreamEvent_MessageStart:
+		a.msg.Id, a.msg.Model = v.MessageStart.GetId(), v.MessageStart.GetModel()
+		a.msg.Usage = mergeUsage(a.msg.Usage, v.MessageStart.GetUsage())
+	case *cpv1.StreamEvent_ContentBlockStart:
+		idx := v.ContentBlockStart.GetIndex()
+		if _, dup := a.blocks[idx]; !dup {
+			a.order = append(a.order, idx)
+		}
+		a.blocks[idx] = cloneBlock(v.ContentBlockStart.GetBlock())
+	case *cpv1.StreamEvent_ContentBlockDelta:
+		a.addDelta(v.ContentBlockDelta)
+	case *cpv1.StreamEvent_MessageDelta:
+		a.msg.StopReason = v.MessageDelta.GetStopReason()
+		a.msg.Usage = mergeUsage(a.msg.Usage, v.MessageDelta.GetUsage())
+	}
+}
+
+func (a *Accumulator) addDelta(d *cpv1.ContentBlockDelta) {
+	b, ok := a.blocks[d.GetIndex()]
+	if !ok {
+		return
+	}
+	switch dv := d.GetDelta().(type) {
+	case *cpv1.ContentBlockDelta_Text:
+		if t := b.GetText(); t != nil {
+			t.Text += dv.Text.GetText()
+		}
+	case *cpv1.ContentBlockDelta_InputJson:
+		a.args[d.GetIndex()] = append(a.args[d.GetIndex()], dv.InputJson.GetPartialJson()...)
+	case *cpv1.ContentBlockDelta_Thinking:
+		if t := b.GetThinking(); t != nil {
+			t.Thinking += dv.Thinking.GetThinking()
+		}
+	case *cpv1.ContentBlockDelta_Signature:
+		if t := b.GetThinking(); t != nil {
+			t.Signature += dv.Signature.GetSignature()
+		}
+	}
+}
+
+// Message returns the message built so far.
+func (a *Accumulator) Message() *cpv1.Message {
+	out := &cpv1.Message{Id: a.msg.Id, Model: a.msg.Model, StopReason: a.msg.StopReason, Usage: a.msg.Usage}
+	for _, idx := range a.order {
+		b := a.blocks[idx]
+		if tu := b.GetToolUse(); tu != nil {
+			args := a.args[idx]
+			if len(args) == 0 {
+				args = []byte("{}")
+			}
+			b = &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{
+				Id: tu.GetId(), Name: tu.GetName(), InputJson: args}}}
+		}
+		out.Content = append(out.Content, b)
+	}
+	return out
+}
+
+func cloneBlock(b *cpv1.ContentBlock) *cpv1.ContentBlock {
+	switch v := b.GetBlock().(type) {
+	case *cpv1.ContentBlock_Text:
+		return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: v.Text.GetText()}}}
+	case *cpv1.ContentBlock_Thinking:
+		return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{
+			Thinking: v.Thinking.GetThinking(), Signature: v.Thinking.GetSignature()}}}
+	default:
+		return b
+	}
+}
+
+// mergeUsage keeps the non-zero fields of both, b winning.
+func mergeUsage(a, b *cpv1.Usage) *cpv1.Usage {
+	if b == nil {
+		return a
+	}
+	if a == nil {
+		a = &cpv1.Usage{}
+	}
+	out := &cpv1.Usage{InputTokens: a.InputTokens, OutputTokens: a.OutputTokens,
+		CacheCreationInputTokens: a.CacheCreationInputTokens, CacheReadInputTokens: a.CacheReadInputTokens}
+	if b.InputTokens != 0 {
+		out.InputTokens = b.InputTokens
+	}
+	if b.OutputTokens != 0 {
+		out.OutputTokens = b.OutputTokens
+	}
+	if b.CacheCreationInputTokens != 0 {
+		out.CacheCreationInputTokens = b.CacheCreationInputTokens
+	}
+	if b.CacheReadInputTokens != 0 {
+		out.CacheReadInputTokens = b.CacheReadInputTokens
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+// Package config loads the gateway's configuration once at start-up:
+// flags beat environment variables, which beat defaults. It is validated
+// before anything listens.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// InProcess is the LUTHIEN_CONTROL_PLANE value that links the control
+// plane into the gateway.
+const InProcess = "inprocess"
+
+// Config is the gateway's configuration.
+type Config struct {
+	HTTPAddr         string
+	ControlPlane     string // "inprocess" or host:port
+	OpenAIBaseURL    string
+	AnthropicBaseURL string
+	ClientAPIKey     string
+	OpenAIAPIKey     string
+	AnthropicAPIKey  string
+	PolicyConfig     string // YAML path for the in-process control plane
+	PolicyTimeout    time.Duration
+	LogLevel         slog.Level
+}
+
+// setting is one configuration value: its flag, its variable, its default.
+type setting struct {
+	flag, env, def, usage string
+	dst               *string
+	secret            bool
+}
+
+// Load reads args (without the program name) and the environment.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	var timeout, level string
+	settings := []setting{
+		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr, false},
+		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane, false},
+		{"openai-base-url", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI upstream", &c.OpenAIBaseURL, false},
+		{"anthropic-base-url", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "Anthropic upstream", &c.AnthropicBaseURL, false},
+		{"client-api-key", "LUTHIEN_CLIENT_API_KEY", "", "key clients must present (unset: passthrough of client credentials)", &c.ClientAPIKey, true},
+		{"openai-api-key", "OPENAI_API_KEY", "", "provider key used upstream when a client key is set", &c.OpenAIAPIKey, true},
+		{"anthropic-api-key", "ANTHROPIC_API_KEY", "", "provider key used upstream when a client key is set", &c.AnthropicAPIKey, true},
+		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig, false},
+		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout, false},
+		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level, false},
+	}
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.StringVar(s.dst, s.flag, def, s.usage+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil || d <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_POLICY_TIMEOUT: want a positive duration such as 30s, got %q", timeout)
+	}
+	c.PolicyTimeout = d
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_LEVEL: %w", err)
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("LUTHIEN_HTTP_ADDR: want host:port, got %q", c.HTTPAddr))
+	}
+	if c.ControlPlane != InProcess {
+		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {
+			errs = append(errs, fmt.Errorf("LUTHIEN_CONTROL_PLANE: want %q or host:port, got %q", InProcess, c.ControlPlane))
+		}
+		if c.PolicyConfig != "" {
+			errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG applies only to the in-process control plane; configure the standalone control plane instead"))
+		}
+	}
+	for name, v := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "ANTHROPIC_BASE_URL": c.AnthropicBaseURL} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: want an http(s) URL, got %q", name, v))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// LogValue renders the configuration for logs with secrets redacted.
+func (c Config) LogValue() slog.Value {
+	redact := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("control_plane", c.ControlPlane),
+		slog.String("openai_base_url", c.OpenAIBaseURL),
+		slog.String("anthropic_base_url", c.AnthropicBaseURL),
+		slog.String("client_api_key", redact(c.ClientAPIKey)),
+		slog.String("openai_api_key", redact(c.OpenAIAPIKey)),
+		slog.String("anthropic_api_key", redact(c.AnthropicAPIKey)),
+		slog.String("policy_config", c.PolicyConfig),
+		slog.Duration("policy_timeout", c.PolicyTimeout),
+		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
+	)
+}

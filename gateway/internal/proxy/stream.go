@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"google.golang.org/grpc/status"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+	"luthien.dev/gateway/internal/sse"
+)
+
+// relayStream copies an upstream event stream no policy inspects, writing
+// and flushing each event as it arrives. A stream that breaks off upstream
+// ends with an in-stream error event, so the client knows it is cut.
+func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response) {
+	copyResponseHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	flush(w)
+	rd := sse.NewReader(resp.Body)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
+				p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", err)
+				_ = c.d.NewEncoder(c.req).Event(w, upstreamBrokeOff(err), nil)
+				flush(w)
+			}
+			return
+		}
+		if _, err := w.Write(ev.Raw); err != nil {
+			return
+		}
+		flush(w)
+	}
+}
+
+// upstreamEvent is one upstream SSE event and the canonical events decoded
+// from it (seqs first..first+len(evs)-1).
+type upstreamEvent struct {
+	raw   []byte
+	evs   []*cpv1.StreamEvent
+	first uint64
+}
+
+// eventTable maps seqs to the upstream events they came from. The upstream
+// reader adds, the client writer looks up.
+type eventTable struct {
+	mu     sync.Mutex
+	bySeq  []*upstreamEvent // index seq-1
+	events []*cpv1.StreamEvent
+}
+
+func (t *eventTable) add(raw []byte, evs []*cpv1.StreamEvent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := &upstreamEvent{raw: raw, evs: evs, first: uint64(len(t.bySeq)) + 1}
+	for i, e := range evs {
+		e.Seq = u.first + uint64(i)
+		t.bySeq = append(t.bySeq, u)
+		t.events = append(t.events, e)
+	}
+}
+
+func (t *eventTable) get(seq uint64) (*cpv1.StreamEvent, *upstreamEvent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq == 0 || seq > uint64(len(t.bySeq)) {
+		return nil, nil
+	}
+	return t.events[seq-1], t.bySeq[seq-1]
+}
+
+// streamWithPolicy runs one streamed response through the stream policy,
+// full duplex: upstream events are sent as they arrive while the policy's
+// outputs are written to the client as they come back.
+func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stream, err := p.policies.StreamChunkPolicy(ctx)
+	if err == nil {
+		err = stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{
+			CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision}}})
+	}
+	if err != nil {
+		p.policyFailed(w, r, c, "stream", err)
+		return
+	}
+	table := &eventTable{}
+	var wg sync.WaitGroup
+	var upstreamErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
+	}()
+	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table}
+	err = p.drainPolicy(stream, cw)
+	cancel()
+	// Closing the body unblocks the upstream reader if it is mid-read.
+	_ = resp.Body.Close()
+	wg.Wait()
+	switch {
+	case err != nil && r.Context().Err() != nil:
+		// The client went away; nothing to answer.
+	case err != nil && !cw.started:
+		p.policyFailed(w, r, c, "stream", err)
+	case err != nil:
+		p.log.ErrorContext(r.Context(), "stream policy failed", "call_id", c.id, "err", err)
+		cw.fail("api_error", "policy evaluation failed: "+status.Convert(err).Message())
+	case upstreamErr != nil:
+		p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", upstreamErr)
+		cw.failWith(upstreamBrokeOff(upstreamErr))
+	case !cw.wrote:
+		// Never an empty 200: say why there is nothing.
+		cw.fail("api_error", "the policy produced an empty response")
+	}
+}
+
+// upstreamBrokeOff is the in-stream error for a stream cut upstream.
+func upstreamBrokeOff(err error) *cpv1.StreamEvent {
+	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{
+		Type: "api_error", Message: "upstream stream broke off: " + err.Error()}}}
+}
+
+// pumpUpstream sends every upstream event to the policy stream, then the
+// end. It returns the error that broke the upstream stream off, if any.
+func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table *eventTable,
+	stream cpv1.PolicyService_StreamChunkPolicyClient) error {
+	dec := c.d.NewDecoder()
+	rd := sse.NewReader(body)
+	end := &cpv1.StreamEnd{}
+	var upstreamErr error
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				end.UpstreamError = err.Error()
+				upstreamErr = err
+			}
+			break
+		}
+		raw := append([]byte(nil), ev.Raw...)
+		evs, derr := dec.Decode(ev)
+		if derr != nil {
+			// Unreadable JSON is still upstream's bytes: carry them.
+			p.log.WarnContext(ctx, "upstream stream event not understood", "call_id", c.id, "err", derr)
+			evs = []*cpv1.StreamEvent{{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{Type: "sse.unparsed", Json: raw}}}}
+		}
+		table.add(raw, evs)
+		for _, e := range evs {
+			if err := stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Event{Event: e}}); err != nil {
+				return nil
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	_ = stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_End{End: end}})
+	_ = stream.CloseSend()
+	return upstreamErr
+}
+
+// drainPolicy writes the policy's outputs until it closes the stream.
+func (p *Proxy) drainPolicy(stream cpv1.PolicyService_StreamChunkPolicyClient, cw *clientWriter) error {
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return cw.finish()
+		}
+		if err != nil {
+			return err
+		}
+		for _, out := range resp.GetOutputs() {
+			if err := cw.output(out); err != nil {
+				return err
+			}
+		}
+		if err := cw.flushBatch(); err != nil {
+			return err
+		}
+		if resp.GetEndStream() {
+			return cw.finish()
+		}
+	}
+}

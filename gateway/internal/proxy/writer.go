@@ -1,0 +1,132 @@
+package proxy
+
+import (
+	"net/http"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+	"luthien.dev/gateway/internal/dialect"
+)
+
+// clientWriter writes a policy's outputs to the client. Response headers
+// go out with the first output, so that a policy failing before it emits
+// anything still gets a proper error status.
+//
+// An upstream event whose canonical events all come back as passthroughs,
+// consecutively and in order, is written as upstream's exact bytes. When a
+// policy changes, drops or reorders part of such an event, the parts that
+// did pass are encoded instead, so the client sees what the policy meant.
+type clientWriter struct {
+	w        http.ResponseWriter
+	upstream http.Header
+	enc      dialect.Encoder
+	table    *eventTable
+	started  bool // headers sent
+	wrote    bool // at least one event written
+	dirty    bool // written since the last flush
+
+	// An upstream event whose first passthroughs arrived and whose rest
+	// may follow.
+	pending    *upstreamEvent
+	pendingEvs []*cpv1.StreamEvent
+}
+
+func (cw *clientWriter) start() {
+	if cw.started {
+		return
+	}
+	cw.started = true
+	copyResponseHeader(cw.w.Header(), cw.upstream)
+	setStreamHeaders(cw.w.Header())
+	cw.w.WriteHeader(http.StatusOK)
+}
+
+func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
+	switch o := out.GetOutput().(type) {
+	case *cpv1.StreamOutput_PassthroughSeq:
+		ev, u := cw.table.get(o.PassthroughSeq)
+		if ev == nil {
+			return nil // nothing known by that seq: nothing to write
+		}
+		pos := int(o.PassthroughSeq - u.first)
+		if cw.pending == u && pos == len(cw.pendingEvs) {
+			cw.pendingEvs = append(cw.pendingEvs, ev)
+		} else {
+			if err := cw.flushPending(); err != nil {
+				return err
+			}
+			if pos != 0 {
+				return cw.event(ev)
+			}
+			cw.pending, cw.pendingEvs = u, append(cw.pendingEvs[:0], ev)
+		}
+		if len(cw.pendingEvs) == len(u.evs) {
+			cw.pending, cw.pendingEvs = nil, cw.pendingEvs[:0]
+			cw.start()
+			cw.wrote, cw.dirty = true, true
+			return cw.enc.Raw(cw.w, u.raw, u.evs)
+		}
+		return nil
+	case *cpv1.StreamOutput_Event:
+		if err := cw.flushPending(); err != nil {
+			return err
+		}
+		return cw.event(o.Event)
+	}
+	return nil
+}
+
+// event encodes one event, with its upstream event as template.
+func (cw *clientWriter) event(ev *cpv1.StreamEvent) error {
+	var template []byte
+	if _, u := cw.table.get(ev.GetSeq()); u != nil {
+		template = u.raw
+	}
+	cw.start()
+	cw.wrote, cw.dirty = true, true
+	return cw.enc.Event(cw.w, ev, template)
+}
+
+// flushPending encodes the passed-through part of an upstream event whose
+// remainder did not follow.
+func (cw *clientWriter) flushPending() error {
+	evs := cw.pendingEvs
+	cw.pending, cw.pendingEvs = nil, cw.pendingEvs[:0]
+	for _, ev := range evs {
+		if err := cw.event(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushBatch flushes what a batch of outputs wrote. A partial upstream
+// event stays pending: its other parts come in the next batches.
+func (cw *clientWriter) flushBatch() error {
+	if cw.dirty {
+		cw.dirty = false
+		flush(cw.w)
+	}
+	return nil
+}
+
+// finish writes whatever is pending at the end of the stream.
+func (cw *clientWriter) finish() error {
+	if err := cw.flushPending(); err != nil {
+		return err
+	}
+	return cw.flushBatch()
+}
+
+// fail ends the response with an in-stream error event (the caller
+// answers with a JSON error instead while no header is out).
+func (cw *clientWriter) fail(errType, msg string) {
+	cw.failWith(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{
+		Type: errType, Message: msg}}})
+}
+
+func (cw *clientWriter) failWith(ev *cpv1.StreamEvent) {
+	_ = cw.flushPending()
+	cw.start()
+	_ = cw.enc.Event(cw.w, ev, nil)
+	flush(cw.w)
+}
