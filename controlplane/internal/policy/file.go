@@ -58,11 +58,11 @@ func parseFile(data []byte) (string, map[string]any, error) {
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 		return "", nil, errors.New("missing policy.class: the file is empty")
 	}
-	policyNode, err := mappingEntries(root, "the top level", map[string]bool{"policy": true})
+	top, err := mappingEntries(root, "the top level", map[string]bool{"policy": true})
 	if err != nil {
 		return "", nil, err
 	}
-	node, ok := policyNode["policy"]
+	node, ok := top["policy"]
 	if !ok {
 		return "", nil, fmt.Errorf("line %d: missing policy.class: no top-level key \"policy\"", root.Line)
 	}
