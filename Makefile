@@ -39,7 +39,8 @@ run: ## Run the gateway with the in-process control plane on embedded defaults
 	cd gateway && go run ./cmd/gateway
 
 .PHONY: lint
-lint: ## go vet and staticcheck over every module
+lint: ## gofmt, go vet and staticcheck over every module
+	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted >&2; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && echo "lint $$m" && go vet ./... && $(TOOL) staticcheck ./...); done
 
 .PHONY: test

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"strings"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // Dialect implements dialect.Dialect for POST /v1/messages.

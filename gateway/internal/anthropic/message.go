@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 type wireUsage struct {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/sse"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // wireEvent is any Anthropic stream event; the fields used depend on Type.

@@ -20,9 +20,9 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"luthien.dev/controlplane/server"
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/config"
 	"luthien.dev/gateway/internal/proxy"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // MaxMessageBytes bounds one control-plane message; request bodies (up to

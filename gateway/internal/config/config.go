@@ -36,8 +36,8 @@ type Config struct {
 // setting is one configuration value: its flag, its variable, its default.
 type setting struct {
 	flag, env, def, usage string
-	dst               *string
-	secret            bool
+	dst                   *string
+	secret                bool
 }
 
 // Load reads args (without the program name) and the environment.

@@ -7,8 +7,8 @@ package dialect
 import (
 	"io"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/sse"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // Dialect is one client API format.

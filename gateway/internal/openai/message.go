@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 type wireUsage struct {

@@ -6,8 +6,8 @@ package openai
 import (
 	"encoding/json"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // Dialect implements dialect.Dialect for POST /v1/chat/completions.

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/sse"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // wireChunk is a chat.completion.chunk (or an in-stream error).

@@ -9,9 +9,9 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/canon"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // maxResponseBytes bounds a complete upstream response read for the

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // hopByHop headers belong to one connection and are never relayed.

@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // MaxBodyBytes bounds a request body; larger bodies get 413.

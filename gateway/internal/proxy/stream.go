@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/sse"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // relayStream copies an upstream event stream no policy inspects, writing

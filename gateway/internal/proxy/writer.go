@@ -3,8 +3,8 @@ package proxy
 import (
 	"net/http"
 
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gateway/internal/dialect"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // clientWriter writes a policy's outputs to the client. Response headers
