@@ -6,7 +6,7 @@ MAKEFLAGS += --no-print-directory
 
 # Tools are pinned in tools/go.mod (a workspace module) and run through `go tool`.
 TOOL := go tool
-MODULES := gen controlplane gateway
+MODULES := gen migrations controlplane gateway
 BIN := $(CURDIR)/bin
 
 .PHONY: help

@@ -22,3 +22,7 @@ replace (
 	luthien.dev/controlplane => ../controlplane
 	luthien.dev/gen => ../gen
 )
+
+require luthien.dev/migrations v0.0.0
+
+replace luthien.dev/migrations => ../migrations
