@@ -21,7 +21,9 @@ import (
 
 	"luthien.dev/controlplane/server"
 	"luthien.dev/gateway/internal/config"
+	"luthien.dev/gateway/internal/live"
 	"luthien.dev/gateway/internal/proxy"
+	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -31,9 +33,10 @@ const MaxMessageBytes = 64 << 20
 
 // App is a running gateway without its listener.
 type App struct {
-	handler http.Handler
-	conn    *grpc.ClientConn
-	stop    func()
+	handler  http.Handler
+	conn     *grpc.ClientConn
+	recorder *record.Recorder
+	stop     func()
 }
 
 // New connects to the control plane and builds the HTTP handler.
@@ -69,19 +72,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.conn = conn
 
 	rest := runtime.NewServeMux()
-	if err := cpv1.RegisterPolicyAdminServiceHandler(ctx, rest, conn); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("REST handlers: %w", err)
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		cpv1.RegisterPolicyAdminServiceHandler, cpv1.RegisterHistoryServiceHandler,
+	} {
+		if err := register(ctx, rest, conn); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("REST handlers: %w", err)
+		}
 	}
+	a.recorder = record.New(cpv1.NewRecordServiceClient(conn), log, record.Options{})
 	p := proxy.New(proxy.Config{
 		OpenAIBaseURL: cfg.OpenAIBaseURL, AnthropicBaseURL: cfg.AnthropicBaseURL,
 		ClientAPIKey: cfg.ClientAPIKey, OpenAIAPIKey: cfg.OpenAIAPIKey, AnthropicAPIKey: cfg.AnthropicAPIKey,
-		PolicyTimeout: cfg.PolicyTimeout,
+		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
 	}, cpv1.NewPolicyServiceClient(conn), log)
 
 	mux := http.NewServeMux()
 	p.Register(mux)
 	mux.Handle("/api/v1/", rest)
+	mux.Handle("GET /api/activity/stream", live.New(cpv1.NewActivityServiceClient(conn), log, cfg.Heartbeat))
+	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -108,12 +118,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // Handler is the gateway's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close disconnects from the control plane and stops it when in-process.
+// Close flushes pending call records, disconnects from the control plane
+// and stops it when in-process.
 func (a *App) Close() {
+	if a.recorder != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a.recorder.Close(ctx)
+		cancel()
+	}
 	if a.conn != nil {
 		_ = a.conn.Close()
 	}
 	a.stop()
+}
+
+// metrics serves the gateway's counters in the Prometheus text format.
+func (a *App) metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# HELP luthien_gateway_records_sent_total Call records the control plane accepted.\n")
+	fmt.Fprintf(w, "# TYPE luthien_gateway_records_sent_total counter\nluthien_gateway_records_sent_total %d\n", a.recorder.Sent())
+	fmt.Fprintf(w, "# HELP luthien_gateway_records_dropped_total Call records dropped (queue full or rejected).\n")
+	fmt.Fprintf(w, "# TYPE luthien_gateway_records_dropped_total counter\nluthien_gateway_records_dropped_total %d\n", a.recorder.Dropped())
 }
 
 // stopGracefully lets in-flight RPCs finish for up to d, then stops.

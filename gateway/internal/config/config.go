@@ -31,6 +31,8 @@ type Config struct {
 	PolicyConfig     string // YAML path for the in-process control plane
 	PolicyTimeout    time.Duration
 	LogLevel         slog.Level
+	// Heartbeat is the idle interval of the activity feed's keep-alives.
+	Heartbeat time.Duration
 }
 
 // setting is one configuration value: its flag, its variable, its default.
@@ -43,7 +45,7 @@ type setting struct {
 // Load reads args (without the program name) and the environment.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var timeout, level string
+	var timeout, level, heartbeat string
 	settings := []setting{
 		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr, false},
 		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane, false},
@@ -55,6 +57,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig, false},
 		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout, false},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level, false},
+		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat, false},
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -76,6 +79,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("config: LUTHIEN_POLICY_TIMEOUT: want a positive duration such as 30s, got %q", timeout)
 	}
 	c.PolicyTimeout = d
+	if c.Heartbeat, err = time.ParseDuration(heartbeat); err != nil || c.Heartbeat <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_ACTIVITY_HEARTBEAT: want a positive duration such as 15s, got %q", heartbeat)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_LEVEL: %w", err)
 	}

@@ -6,11 +6,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/status"
 
 	"luthien.dev/gateway/internal/canon"
 	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -26,6 +28,7 @@ type call struct {
 	meta     *cpv1.RequestMetadata
 	body     []byte // as sent upstream
 	revision string
+	trace    *record.Call
 }
 
 // policed serves a policy endpoint (chat completions, messages).
@@ -48,8 +51,12 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 			return
 		}
 		c := &call{id: newCallID(), d: d, req: req, meta: requestMetadata(r, req), body: body}
+		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: req.Model,
+			Format: d.Format(), Stream: req.Stream, Started: time.Now(), RequestReceived: body}
 		w.Header().Set("X-Call-ID", c.id)
-		p.serveCall(w, r, c)
+		tw := &traceWriter{ResponseWriter: w}
+		defer p.finishTrace(c, tw)
+		p.serveCall(tw, r, c)
 	})
 }
 
@@ -69,7 +76,9 @@ func (p *Proxy) policyFailed(w http.ResponseWriter, r *http.Request, c *call, ph
 		return
 	}
 	p.log.ErrorContext(r.Context(), "policy call failed", "call_id", c.id, "phase", phase, "err", err)
-	WriteError(w, c.d, http.StatusBadGateway, "api_error", "policy evaluation failed ("+phase+"): "+status.Convert(err).Message())
+	msg := "policy evaluation failed (" + phase + "): " + status.Convert(err).Message()
+	c.trace.Error = msg
+	WriteError(w, c.d, http.StatusBadGateway, "api_error", msg)
 }
 
 func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
@@ -83,28 +92,34 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	c.revision = decision.GetPolicyRevision()
+	c.trace.Revision = c.revision
 	switch out := decision.GetOutcome().(type) {
 	case *cpv1.ApplyRequestPoliciesResponse_Reject:
 		st := int(out.Reject.GetHttpStatus())
 		if st < 400 || st > 599 {
 			st = http.StatusForbidden
 		}
+		c.trace.Intervened, c.trace.Error = true, "rejected by policy: "+out.Reject.GetMessage()
 		WriteError(w, c.d, st, out.Reject.GetErrorType(), out.Reject.GetMessage())
 		return
 	case *cpv1.ApplyRequestPoliciesResponse_Respond:
+		c.trace.Intervened = true
 		p.respond(w, c, out.Respond.GetMessage())
 		return
 	case *cpv1.ApplyRequestPoliciesResponse_Continue:
 		if out.Continue.Body != nil {
 			c.body = out.Continue.Body
+			c.trace.Intervened = true
 		}
 	default:
 		p.policyFailed(w, r, c, "request", errors.New("control plane answered no outcome"))
 		return
 	}
 
+	c.trace.Upstream = p.upstreamBase(c.d)
 	resp, err := p.send(ctx, r, c.d, c.body)
 	if err != nil {
+		c.trace.Error = "upstream unreachable: " + err.Error()
 		p.upstreamFailed(w, r, c.d, err)
 		return
 	}
@@ -113,7 +128,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// Upstream errors reach the client unchanged: clients match on
 		// their wording.
-		p.relay(w, resp)
+		p.relay(w, c, resp)
 	case isEventStream(resp):
 		if decision.GetInspectResponse() {
 			p.streamWithPolicy(w, r, c, resp)
@@ -123,7 +138,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	case decision.GetInspectResponse():
 		p.completeWithPolicy(w, r, c, resp)
 	default:
-		p.relay(w, resp)
+		p.relay(w, c, resp)
 	}
 }
 
@@ -133,10 +148,18 @@ func isEventStream(resp *http.Response) bool {
 }
 
 // relay copies a response unchanged.
-func (p *Proxy) relay(w http.ResponseWriter, resp *http.Response) {
+func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	cp := &capture{limit: maxResponseBytes}
+	_, _ = io.Copy(w, io.TeeReader(resp.Body, cp))
+	body := cp.buf.Bytes()
+	c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
+	} else {
+		c.trace.Error = "upstream answered " + resp.Status
+	}
 }
 
 // completeWithPolicy runs the response policies on a complete response.
@@ -160,12 +183,15 @@ func (p *Proxy) completeWithPolicy(w http.ResponseWriter, r *http.Request, c *ca
 		p.policyFailed(w, r, c, "response", err)
 		return
 	}
+	c.trace.ResponseOriginal, c.trace.FinalMessage = body, msg
 	if out.Response != nil {
 		if body, err = c.d.RenderMessage(body, out.Response); err != nil {
 			p.policyFailed(w, r, c, "response", err)
 			return
 		}
+		c.trace.Intervened, c.trace.FinalMessage = true, out.Response
 	}
+	c.trace.ResponseFinal = body
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
@@ -180,6 +206,8 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, msg *cpv1.Message) {
 	if msg.GetId() == "" {
 		msg.Id = "msg_" + c.id
 	}
+	c.trace.FinalMessage = msg
+	c.trace.ResponseFinal, _ = c.d.RenderMessage(nil, msg)
 	if !c.req.Stream {
 		body, err := c.d.RenderMessage(nil, msg)
 		if err != nil {

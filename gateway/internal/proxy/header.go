@@ -76,7 +76,7 @@ func metadataHeaders(h http.Header) map[string]string {
 	for k, vs := range h {
 		lk := strings.ToLower(k)
 		if strings.HasPrefix(lk, "anthropic-") || lk == "user-agent" || lk == "x-claude-code-session-id" ||
-			lk == "x-request-id" || strings.HasPrefix(lk, "x-stainless-") {
+			lk == "x-request-id" || lk == "cache-control" || strings.HasPrefix(lk, "x-stainless-") {
 			out[lk] = strings.Join(vs, ", ")
 		}
 	}

@@ -39,6 +39,8 @@ type Config struct {
 	AnthropicAPIKey string
 	// PolicyTimeout bounds each unary policy call.
 	PolicyTimeout time.Duration
+	// Recorder takes each finished call's record; nil records nothing.
+	Recorder Recorder
 }
 
 // Proxy serves the LLM API endpoints.
@@ -46,6 +48,7 @@ type Proxy struct {
 	cfg      Config
 	policies cpv1.PolicyServiceClient
 	client   *http.Client
+	rec      Recorder
 	log      *slog.Logger
 }
 
@@ -56,7 +59,11 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	}
 	cfg.OpenAIBaseURL = strings.TrimRight(cfg.OpenAIBaseURL, "/")
 	cfg.AnthropicBaseURL = strings.TrimRight(cfg.AnthropicBaseURL, "/")
-	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: NewTransport()}, log: log}
+	rec := cfg.Recorder
+	if rec == nil {
+		rec = nopRecorder{}
+	}
+	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: NewTransport()}, rec: rec, log: log}
 }
 
 // NewTransport returns the upstream transport: keep-alive connections for
@@ -200,6 +207,14 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, d dialect
 	}
 	p.log.WarnContext(r.Context(), "upstream request failed", "path", r.URL.Path, "err", err)
 	WriteError(w, d, http.StatusBadGateway, "api_error", "upstream unreachable: "+errors.Unwrap(err).Error())
+}
+
+// upstreamBase is the upstream of a format.
+func (p *Proxy) upstreamBase(d dialect.Dialect) string {
+	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
+		return p.cfg.OpenAIBaseURL
+	}
+	return p.cfg.AnthropicBaseURL
 }
 
 // upstreamURL maps a client path onto the upstream of its format.

@@ -21,15 +21,22 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 	w.WriteHeader(resp.StatusCode)
 	flush(w)
 	rd := sse.NewReader(resp.Body)
+	dec := c.d.NewDecoder()
+	sr := &streamRecord{unchanged: true}
+	defer sr.render(c)
 	for {
 		ev, err := rd.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
 				p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", err)
+				c.trace.Error = "upstream stream broke off: " + err.Error()
 				_ = c.d.NewEncoder(c.req).Event(w, upstreamBrokeOff(err), nil)
 				flush(w)
 			}
 			return
+		}
+		if evs, err := dec.Decode(ev); err == nil {
+			addAll(&sr.original, evs)
 		}
 		if _, err := w.Write(ev.Raw); err != nil {
 			return
@@ -97,12 +104,21 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 		defer wg.Done()
 		upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
 	}()
-	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table}
+	sr := &streamRecord{}
+	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table, rec: sr}
 	err = p.drainPolicy(stream, cw)
 	cancel()
 	// Closing the body unblocks the upstream reader if it is mid-read.
 	_ = resp.Body.Close()
 	wg.Wait()
+	// The reader is done: the table is complete and no longer written.
+	addAll(&sr.original, table.events)
+	defer sr.render(c)
+	if err != nil {
+		c.trace.Error = "stream policy failed: " + status.Convert(err).Message()
+	} else if upstreamErr != nil {
+		c.trace.Error = "upstream stream broke off: " + upstreamErr.Error()
+	}
 	switch {
 	case err != nil && r.Context().Err() != nil:
 		// The client went away; nothing to answer.

@@ -20,6 +20,7 @@ type clientWriter struct {
 	upstream http.Header
 	enc      dialect.Encoder
 	table    *eventTable
+	rec      *streamRecord
 	started  bool // headers sent
 	wrote    bool // at least one event written
 	dirty    bool // written since the last flush
@@ -63,6 +64,9 @@ func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
 			cw.pending, cw.pendingEvs = nil, cw.pendingEvs[:0]
 			cw.start()
 			cw.wrote, cw.dirty = true, true
+			if cw.rec != nil {
+				addAll(&cw.rec.final, u.evs)
+			}
 			return cw.enc.Raw(cw.w, u.raw, u.evs)
 		}
 		return nil
@@ -83,6 +87,9 @@ func (cw *clientWriter) event(ev *cpv1.StreamEvent) error {
 	}
 	cw.start()
 	cw.wrote, cw.dirty = true, true
+	if cw.rec != nil {
+		cw.rec.final.Add(ev)
+	}
 	return cw.enc.Event(cw.w, ev, template)
 }
 

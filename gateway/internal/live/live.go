@@ -1,0 +1,130 @@
+// Package live serves the activity feed to browsers and scripts as
+// Server-Sent Events, relaying the control plane's ActivityService stream
+// with heartbeats so that idle connections stay open through proxies.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// Subscriber is the part of the activity service the feed uses.
+type Subscriber interface {
+	StreamActivity(ctx context.Context, in *cpv1.StreamActivityRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[cpv1.StreamActivityResponse], error)
+}
+
+var _ Subscriber = cpv1.ActivityServiceClient(nil)
+
+// Handler serves GET /api/activity/stream?call_id=&session_id=&type=a,b.
+type Handler struct {
+	sub       Subscriber
+	log       *slog.Logger
+	heartbeat time.Duration
+}
+
+// New returns the feed handler; heartbeat is the idle interval between
+// comment lines (15s when zero).
+func New(sub Subscriber, log *slog.Logger, heartbeat time.Duration) *Handler {
+	if heartbeat <= 0 {
+		heartbeat = 15 * time.Second
+	}
+	return &Handler{sub: sub, log: log, heartbeat: heartbeat}
+}
+
+var marshal = protojson.MarshalOptions{UseProtoNames: true}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := &cpv1.StreamActivityRequest{CallId: q.Get("call_id"), SessionId: q.Get("session_id")}
+	for _, t := range strings.Split(q.Get("type"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			req.EventTypePrefixes = append(req.EventTypePrefixes, t)
+		}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stream, err := h.sub.StreamActivity(ctx, req)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": "activity feed unavailable: " + status.Convert(err).Message()})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_, _ = io.WriteString(w, ": connected\n\n")
+	_ = rc.Flush()
+
+	events := make(chan *cpv1.StreamActivityResponse, 64)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case events <- msg:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(h.heartbeat)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case msg := <-events:
+			err = h.write(w, msg)
+		case <-tick.C:
+			_, err = io.WriteString(w, ": heartbeat\n\n")
+		case err = <-errc:
+			if ctx.Err() == nil {
+				h.log.WarnContext(ctx, "activity feed ended", "err", err)
+				_, _ = io.WriteString(w, "event: error\ndata: "+jsonString(status.Convert(err).Message())+"\n\n")
+				_ = rc.Flush()
+			}
+			return
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		_ = rc.Flush()
+	}
+}
+
+func (h *Handler) write(w io.Writer, msg *cpv1.StreamActivityResponse) error {
+	data, err := marshal.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, len(data)+16)
+	buf = append(buf, "data: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	_, err = w.Write(buf)
+	return err
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(map[string]string{"message": s})
+	return string(b)
+}
