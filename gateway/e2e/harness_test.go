@@ -24,6 +24,7 @@ import (
 	"luthien.dev/gateway/internal/app"
 	"luthien.dev/gateway/internal/config"
 	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/migrations/dbtest"
 )
 
 // binDir holds the binaries built for split mode.
@@ -61,6 +62,8 @@ type env struct {
 	up   *fakeupstream.Server
 	// killControlPlane stops a separate control plane (split mode only).
 	killControlPlane func()
+	// databaseURL is the control plane's database, when it has one.
+	databaseURL string
 }
 
 // options vary a gateway's configuration.
@@ -68,6 +71,16 @@ type options struct {
 	clientKey    string
 	providerKeys bool
 	upstreamURL  string // overrides both upstreams
+	// database gives the control plane a fresh PostgreSQL database.
+	database bool
+	// redisPrefix, when set, connects to the local Redis with this key
+	// and channel prefix (unique per test, shared by instances that must
+	// see each other).
+	redisPrefix string
+	// env adds settings for both the gateway and the control plane.
+	env map[string]string
+	// up reuses a fake upstream instead of starting one.
+	up *fakeupstream.Server
 }
 
 var modes = []string{"inprocess", "split"}
@@ -84,8 +97,11 @@ func forEachMode(t *testing.T, opts options, f func(t *testing.T, e *env)) {
 
 func start(t *testing.T, mode string, opts options) *env {
 	t.Helper()
-	up := fakeupstream.New()
-	t.Cleanup(up.Close)
+	up := opts.up
+	if up == nil {
+		up = fakeupstream.New()
+		t.Cleanup(up.Close)
+	}
 	e := &env{mode: mode, up: up, killControlPlane: func() {}}
 	openaiURL, anthropicURL := up.OpenAIBaseURL(), up.AnthropicBaseURL()
 	if opts.upstreamURL != "" {
@@ -101,8 +117,25 @@ func start(t *testing.T, mode string, opts options) *env {
 	if opts.providerKeys {
 		vars["OPENAI_API_KEY"], vars["ANTHROPIC_API_KEY"] = "sk-provider-openai", "sk-provider-anthropic"
 	}
+	// Settings the control plane reads (in split mode from its own
+	// environment).
+	cpVars := map[string]string{}
+	if opts.database {
+		cpVars["DATABASE_URL"] = dbtest.NewDatabase(t)
+		e.databaseURL = cpVars["DATABASE_URL"]
+	}
+	if opts.redisPrefix != "" {
+		cpVars["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+		cpVars["LUTHIEN_REDIS_PREFIX"] = opts.redisPrefix
+	}
+	for k, v := range opts.env {
+		cpVars[k] = v
+	}
 	switch mode {
 	case "inprocess":
+		for k, v := range cpVars {
+			vars[k] = v
+		}
 		cfg, err := config.Load(nil, func(k string) string { return vars[k] })
 		if err != nil {
 			t.Fatal(err)
@@ -115,12 +148,18 @@ func start(t *testing.T, mode string, opts options) *env {
 		t.Cleanup(func() { srv.Close(); a.Close() })
 		e.URL = srv.URL
 	case "split":
-		cp := startProcess(t, "controlplane", []string{"LUTHIEN_GRPC_ADDR=127.0.0.1:0", "LUTHIEN_LOG_LEVEL=info"})
+		cpEnv := []string{"LUTHIEN_GRPC_ADDR=127.0.0.1:0", "LUTHIEN_LOG_LEVEL=info"}
+		for k, v := range cpVars {
+			cpEnv = append(cpEnv, k+"="+v)
+		}
+		cp := startProcess(t, "controlplane", cpEnv)
 		vars["LUTHIEN_CONTROL_PLANE"] = cp.addr
 		vars["LUTHIEN_LOG_LEVEL"] = "info"
 		var envv []string
 		for k, v := range vars {
-			envv = append(envv, k+"="+v)
+			if _, cpOnly := cpVars[k]; !cpOnly {
+				envv = append(envv, k+"="+v)
+			}
 		}
 		gw := startProcess(t, "gateway", envv)
 		e.URL = "http://" + gw.addr

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"luthien.dev/controlplane/server"
 	"luthien.dev/gateway/internal/config"
@@ -48,7 +49,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	target := cfg.ControlPlane
 	if cfg.ControlPlane == config.InProcess {
-		srv, err := server.New(server.Config{PolicyConfigPath: cfg.PolicyConfig, Logger: log})
+		srv, err := server.New(server.Config{PolicyConfigPath: cfg.PolicyConfig, Logger: log,
+			DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, RedisPrefix: cfg.RedisPrefix,
+			RetentionDays: cfg.RetentionDays, CacheTTL: cfg.CacheTTL, CacheMode: cfg.CacheMode,
+			QueueCapacity: cfg.QueueCapacity})
 		if err != nil {
 			return nil, fmt.Errorf("in-process control plane: %w", err)
 		}
@@ -58,6 +62,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.stop = func() {
 			srv.Shutdown()
 			stopGracefully(gs, 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Close(ctx); err != nil {
+				log.Error("closing the in-process control plane", "err", err)
+			}
 		}
 		target = "passthrough:///bufnet"
 		dialOpts = append(dialOpts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
@@ -71,7 +80,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.conn = conn
 
-	rest := runtime.NewServeMux()
+	// REST speaks the proto field names (snake_case), like the activity
+	// feed, and shows zero values so clients see every field.
+	rest := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+	}))
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		cpv1.RegisterPolicyAdminServiceHandler, cpv1.RegisterHistoryServiceHandler,
 	} {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,16 @@ type Config struct {
 	LogLevel         slog.Level
 	// Heartbeat is the idle interval of the activity feed's keep-alives.
 	Heartbeat time.Duration
+
+	// Settings of the in-process control plane (a standalone control plane
+	// reads its own): see docs/PERSISTENCE.md.
+	DatabaseURL   string
+	RedisURL      string
+	RedisPrefix   string
+	RetentionDays int
+	CacheTTL      time.Duration
+	CacheMode     string
+	QueueCapacity int
 }
 
 // setting is one configuration value: its flag, its variable, its default.
@@ -45,7 +56,7 @@ type setting struct {
 // Load reads args (without the program name) and the environment.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var timeout, level, heartbeat string
+	var timeout, level, heartbeat, retention, cacheTTL, queue string
 	settings := []setting{
 		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr, false},
 		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane, false},
@@ -58,6 +69,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout, false},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level, false},
 		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat, false},
+		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL, true},
+		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL, true},
+		{"redis-prefix", "LUTHIEN_REDIS_PREFIX", "", "prefix of Redis keys and channels", &c.RedisPrefix, false},
+		{"retention-days", "LUTHIEN_RETENTION_DAYS", "0", "purge calls older than this many days (0: keep)", &retention, false},
+		{"cache-ttl", "LUTHIEN_CACHE_TTL", "1h", "response cache lifetime (0 disables the cache)", &cacheTTL, false},
+		{"cache-mode", "LUTHIEN_CACHE_MODE", "temperature0", "cacheable requests: temperature0, all or off", &c.CacheMode, false},
+		{"store-queue", "LUTHIEN_STORE_QUEUE", "0", "write queue capacity in events (0: default)", &queue, false},
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -82,6 +100,20 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.Heartbeat, err = time.ParseDuration(heartbeat); err != nil || c.Heartbeat <= 0 {
 		return Config{}, fmt.Errorf("config: LUTHIEN_ACTIVITY_HEARTBEAT: want a positive duration such as 15s, got %q", heartbeat)
 	}
+	if c.RetentionDays, err = strconv.Atoi(retention); err != nil || c.RetentionDays < 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_RETENTION_DAYS: want a whole number of days, got %q", retention)
+	}
+	if c.QueueCapacity, err = strconv.Atoi(queue); err != nil || c.QueueCapacity < 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_STORE_QUEUE: want a whole number of events, got %q", queue)
+	}
+	if c.CacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.CacheTTL < 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_CACHE_TTL: want a duration such as 1h (0 disables), got %q", cacheTTL)
+	}
+	switch c.CacheMode {
+	case "temperature0", "all", "off":
+	default:
+		return Config{}, fmt.Errorf("config: LUTHIEN_CACHE_MODE: want temperature0, all or off, got %q", c.CacheMode)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_LEVEL: %w", err)
 	}
@@ -97,8 +129,8 @@ func (c Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {
 			errs = append(errs, fmt.Errorf("LUTHIEN_CONTROL_PLANE: want %q or host:port, got %q", InProcess, c.ControlPlane))
 		}
-		if c.PolicyConfig != "" {
-			errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG applies only to the in-process control plane; configure the standalone control plane instead"))
+		if c.PolicyConfig != "" || c.DatabaseURL != "" || c.RedisURL != "" {
+			errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG, DATABASE_URL and REDIS_URL apply only to the in-process control plane; configure the standalone control plane instead"))
 		}
 	}
 	for name, v := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "ANTHROPIC_BASE_URL": c.AnthropicBaseURL} {
@@ -132,5 +164,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("policy_config", c.PolicyConfig),
 		slog.Duration("policy_timeout", c.PolicyTimeout),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
+		slog.String("database_url", redact(c.DatabaseURL)),
+		slog.String("redis_url", redact(c.RedisURL)),
 	)
 }
