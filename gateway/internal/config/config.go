@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -50,7 +49,6 @@ type Config struct {
 type setting struct {
 	flag, env, def, usage string
 	dst                   *string
-	secret                bool
 }
 
 // Load reads args (without the program name) and the environment.
@@ -58,36 +56,45 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
 	var timeout, level, heartbeat, retention, cacheTTL, queue string
 	settings := []setting{
-		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr, false},
-		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane, false},
-		{"openai-base-url", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI upstream", &c.OpenAIBaseURL, false},
-		{"anthropic-base-url", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "Anthropic upstream", &c.AnthropicBaseURL, false},
-		{"client-api-key", "LUTHIEN_CLIENT_API_KEY", "", "key clients must present (unset: passthrough of client credentials)", &c.ClientAPIKey, true},
-		{"openai-api-key", "OPENAI_API_KEY", "", "provider key used upstream when a client key is set", &c.OpenAIAPIKey, true},
-		{"anthropic-api-key", "ANTHROPIC_API_KEY", "", "provider key used upstream when a client key is set", &c.AnthropicAPIKey, true},
-		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig, false},
-		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout, false},
-		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level, false},
-		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat, false},
-		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL, true},
-		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL, true},
-		{"redis-prefix", "LUTHIEN_REDIS_PREFIX", "", "prefix of Redis keys and channels", &c.RedisPrefix, false},
-		{"retention-days", "LUTHIEN_RETENTION_DAYS", "0", "purge calls older than this many days (0: keep)", &retention, false},
-		{"cache-ttl", "LUTHIEN_CACHE_TTL", "1h", "response cache lifetime (0 disables the cache)", &cacheTTL, false},
-		{"cache-mode", "LUTHIEN_CACHE_MODE", "temperature0", "cacheable requests: temperature0, all or off", &c.CacheMode, false},
-		{"store-queue", "LUTHIEN_STORE_QUEUE", "0", "write queue capacity in events (0: default)", &queue, false},
+		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr},
+		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane},
+		{"openai-base-url", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI upstream", &c.OpenAIBaseURL},
+		{"anthropic-base-url", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "Anthropic upstream", &c.AnthropicBaseURL},
+		{"client-api-key", "LUTHIEN_CLIENT_API_KEY", "", "key clients must present (unset: passthrough of client credentials)", &c.ClientAPIKey},
+		{"openai-api-key", "OPENAI_API_KEY", "", "provider key used upstream when a client key is set", &c.OpenAIAPIKey},
+		{"anthropic-api-key", "ANTHROPIC_API_KEY", "", "provider key used upstream when a client key is set", &c.AnthropicAPIKey},
+		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig},
+		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout},
+		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
+		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat},
+		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL},
+		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL},
+		{"redis-prefix", "LUTHIEN_REDIS_PREFIX", "", "prefix of Redis keys and channels", &c.RedisPrefix},
+		{"retention-days", "LUTHIEN_RETENTION_DAYS", "0", "purge calls older than this many days (0: keep)", &retention},
+		{"cache-ttl", "LUTHIEN_CACHE_TTL", "1h", "response cache lifetime (0 disables the cache)", &cacheTTL},
+		{"cache-mode", "LUTHIEN_CACHE_MODE", "temperature0", "cacheable requests: temperature0, all or off", &c.CacheMode},
+		{"store-queue", "LUTHIEN_STORE_QUEUE", "0", "write queue capacity in events (0: default)", &queue},
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	var usage strings.Builder
+	fs.SetOutput(&usage)
 	for _, s := range settings {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
-		}
-		fs.StringVar(s.dst, s.flag, def, s.usage+" ($"+s.env+")")
+		fs.StringVar(s.dst, s.flag, s.def, s.usage+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, &HelpError{Usage: usage.String()}
+		}
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// Flags win; the environment fills what no flag set. (Applied after
+	// parsing so that -h never prints a secret taken from the environment.)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" && !set[s.flag] {
+			*s.dst = v
+		}
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
@@ -119,6 +126,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	return c, c.validate()
 }
+
+// HelpError is returned for -h: Usage lists every flag with its variable.
+type HelpError struct{ Usage string }
+
+func (e *HelpError) Error() string { return e.Usage }
+
+// Unwrap makes errors.Is(err, flag.ErrHelp) true.
+func (e *HelpError) Unwrap() error { return flag.ErrHelp }
 
 func (c Config) validate() error {
 	var errs []error

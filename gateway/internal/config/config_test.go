@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,19 @@ func TestLogValueRedactsSecrets(t *testing.T) {
 	s := c.LogValue().String()
 	if strings.Contains(s, "sk-secret-1") || strings.Contains(s, "sk-ant-2") || !strings.Contains(s, "[redacted]") {
 		t.Fatalf("secrets not redacted: %s", s)
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	_, err := Load([]string{"-h"}, env(nil))
+	var help *HelpError
+	if !errors.As(err, &help) {
+		t.Fatalf("got %v, want a HelpError", err)
+	}
+	for _, v := range []string{"LUTHIEN_HTTP_ADDR", "LUTHIEN_CONTROL_PLANE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+		"LUTHIEN_CLIENT_API_KEY", "LUTHIEN_POLICY_CONFIG", "DATABASE_URL", "REDIS_URL"} {
+		if !strings.Contains(help.Usage, "$"+v) {
+			t.Errorf("usage does not mention %s:\n%s", v, help.Usage)
+		}
 	}
 }
