@@ -73,9 +73,10 @@ type options struct {
 	upstreamURL  string // overrides both upstreams
 	// database gives the control plane a fresh PostgreSQL database.
 	database bool
-	// redisPrefix, when set, connects to the local Redis with this key
-	// and channel prefix (unique per test, shared by instances that must
-	// see each other).
+	// redis connects to the local Redis with a key and channel prefix of
+	// this instance's own; redisPrefix instead names the prefix, for
+	// instances that must see each other.
+	redis       bool
 	redisPrefix string
 	// env adds settings for both the gateway and the control plane.
 	env map[string]string
@@ -123,6 +124,9 @@ func start(t *testing.T, mode string, opts options) *env {
 	if opts.database {
 		cpVars["DATABASE_URL"] = dbtest.NewDatabase(t)
 		e.databaseURL = cpVars["DATABASE_URL"]
+	}
+	if opts.redis && opts.redisPrefix == "" {
+		opts.redisPrefix = uniqueName("luthien-test-") + ":"
 	}
 	if opts.redisPrefix != "" {
 		cpVars["REDIS_URL"] = "redis://127.0.0.1:6379/0"

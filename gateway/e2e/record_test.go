@@ -239,7 +239,7 @@ func TestActivityAcrossInstances(t *testing.T) {
 // An identical temperature-0 request is answered from the cache, also as a
 // replayed stream; no-cache bypasses it.
 func TestResponseCache(t *testing.T) {
-	forEachMode(t, options{redisPrefix: uniqueName("luthien-test-") + ":"}, func(t *testing.T, e *env) {
+	forEachMode(t, options{redis: true}, func(t *testing.T, e *env) {
 		e.up.SetDefault(fakeupstream.Scenario{Text: "cached words here", Chunks: 3})
 		body := anthropicBody(false, `,"temperature":0`)
 		resp, first := e.do(t, http.MethodPost, "/v1/messages", body, anthropicHeaders)

@@ -14,6 +14,8 @@ func validateAnthropic(t *testing.T, evs []sseEvent) {
 	open := map[float64]bool{}
 	next := 0.0
 	deltas := 0
+	tools := 0
+	stopReason := ""
 	for _, ev := range evs {
 		m := ev.json(t)
 		if m["type"] != ev.name {
@@ -27,6 +29,12 @@ func validateAnthropic(t *testing.T, evs []sseEvent) {
 			}
 			next++
 			open[idx] = true
+			// tool_use blocks are the last content blocks of the turn.
+			if cb, _ := m["content_block"].(map[string]any); cb["type"] == "tool_use" {
+				tools++
+			} else if tools > 0 {
+				t.Errorf("%v block after a tool_use block: %s", cb["type"], ev.data)
+			}
 		case "content_block_delta":
 			if !open[idx] {
 				t.Errorf("delta for block %v outside its start and stop", idx)
@@ -41,10 +49,16 @@ func validateAnthropic(t *testing.T, evs []sseEvent) {
 			if len(open) > 0 {
 				t.Errorf("message_delta with open blocks %v", open)
 			}
+			if d, _ := m["delta"].(map[string]any); d != nil {
+				stopReason, _ = d["stop_reason"].(string)
+			}
 		}
 	}
 	if deltas != 1 {
 		t.Errorf("%d message_delta events, want exactly 1", deltas)
+	}
+	if stopReason == "tool_use" && tools == 0 {
+		t.Errorf("stop_reason tool_use without a tool_use block")
 	}
 }
 
@@ -90,6 +104,7 @@ func validateOpenAI(t *testing.T, evs []sseEvent) {
 		t.Fatalf("stream must end with [DONE]: %v", evs)
 	}
 	finishes := 0
+	sawTool := false
 	for _, ev := range evs[:len(evs)-1] {
 		var c openaiChunk
 		if err := json.Unmarshal([]byte(ev.data), &c); err != nil {
@@ -98,6 +113,11 @@ func validateOpenAI(t *testing.T, evs []sseEvent) {
 		for _, ch := range c.Choices {
 			if finishes > 0 && (ch.Delta.Content != nil && *ch.Delta.Content != "" || len(ch.Delta.ToolCalls) > 0) {
 				t.Errorf("content after finish_reason: %s", ev.data)
+			}
+			if len(ch.Delta.ToolCalls) > 0 {
+				sawTool = true
+			} else if sawTool && ch.Delta.Content != nil && *ch.Delta.Content != "" {
+				t.Errorf("content after a tool call: %s", ev.data)
 			}
 			if ch.FinishReason != nil {
 				finishes++

@@ -1,9 +1,11 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/sse"
@@ -67,6 +69,12 @@ func decodeEvent(w *wireEvent, data []byte) (*cpv1.StreamEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("anthropic: content_block_start: %w", err)
 		}
+		if tu := b.GetToolUse(); tu != nil && isEmptyObject(tu.GetInputJson()) {
+			// A streamed tool_use starts with "input":{}; in the canonical
+			// model its input is empty there and the arguments follow as
+			// deltas, so that start and deltas concatenate to the arguments.
+			tu.InputJson = nil
+		}
 		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{
 			ContentBlockStart: &cpv1.ContentBlockStart{Index: w.Index, Block: b}}}, nil
 	case "content_block_delta":
@@ -98,7 +106,9 @@ func decodeEvent(w *wireEvent, data []byte) (*cpv1.StreamEvent, error) {
 func decodeDelta(w *wireEvent, data []byte) *cpv1.ContentBlockDelta {
 	d := &cpv1.ContentBlockDelta{Index: w.Index}
 	if w.Delta == nil {
-		d.Delta = &cpv1.ContentBlockDelta_Opaque{Opaque: &cpv1.OpaqueDelta{Json: data}}
+		// No delta object: nothing to carry (data is the whole event, and
+		// the reader reuses its buffer).
+		d.Delta = &cpv1.ContentBlockDelta_Opaque{Opaque: &cpv1.OpaqueDelta{}}
 		return d
 	}
 	switch w.Delta.Type {
@@ -124,6 +134,11 @@ func decodeDelta(w *wireEvent, data []byte) *cpv1.ContentBlockDelta {
 func opaque(typ string, data []byte) *cpv1.StreamEvent {
 	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{
 		Type: typ, Json: append([]byte(nil), data...)}}}
+}
+
+// isEmptyObject reports whether b is the JSON object {}.
+func isEmptyObject(b []byte) bool {
+	return bytes.Equal(bytes.Join(bytes.Fields(b), nil), []byte("{}"))
 }
 
 func deref(s *string) string {
@@ -160,12 +175,22 @@ func (encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
 	return writeEvent(w, name, data)
 }
 
-// writeEvent writes one SSE event.
+// writeEvent writes one SSE event. Data of several lines (an opaque event
+// upstream sent so) is written as several data lines.
 func writeEvent(w io.Writer, name string, data []byte) error {
 	buf := make([]byte, 0, len(name)+len(data)+16)
 	buf = append(buf, "event: "...)
 	buf = append(buf, name...)
 	buf = append(buf, "\ndata: "...)
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		buf = append(buf, data[:i]...)
+		buf = append(buf, "\ndata: "...)
+		data = data[i+1:]
+	}
 	buf = append(buf, data...)
 	buf = append(buf, "\n\n"...)
 	_, err := w.Write(buf)
@@ -218,7 +243,9 @@ func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
 		v = errorBody{Type: "error", Error: errorDetail{Type: x.Error.GetType(), Message: x.Error.GetMessage()}}
 	case *cpv1.StreamEvent_Opaque:
 		t := x.Opaque.GetType()
-		if t == "sse.comment" || len(t) > 7 && t[:7] == "openai." {
+		if strings.HasPrefix(t, "sse.") || strings.HasPrefix(t, "openai.") {
+			// Comments, unparsed upstream bytes and OpenAI chunks have no
+			// Anthropic event form.
 			return "", nil, nil
 		}
 		return t, x.Opaque.GetJson(), nil

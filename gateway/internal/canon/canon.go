@@ -128,11 +128,11 @@ func (a *Accumulator) addDelta(d *cpv1.ContentBlockDelta) {
 	}
 }
 
-// Message returns the message built so far.
+// Message returns the message built so far; later events do not change it.
 func (a *Accumulator) Message() *cpv1.Message {
 	out := &cpv1.Message{Id: a.msg.Id, Model: a.msg.Model, StopReason: a.msg.StopReason, Usage: a.msg.Usage}
 	for _, idx := range a.order {
-		b := a.blocks[idx]
+		b := cloneBlock(a.blocks[idx])
 		if tu := b.GetToolUse(); tu != nil {
 			args := a.args[idx]
 			if len(args) == 0 {

@@ -3,7 +3,9 @@ package dialect
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 )
 
 // Overlay returns base with every key of patch written over it. Objects
@@ -60,6 +62,14 @@ func (o *orderedObject) decode(data []byte) error {
 			return err
 		}
 		o.set(k, v)
+	}
+	// The closing brace, then nothing: a truncated or trailed object is
+	// not an object.
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("data after the JSON object")
 	}
 	return nil
 }

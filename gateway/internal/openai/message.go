@@ -166,7 +166,14 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 		}
 	}
 	finishJSON, _ := dialect.Marshal(finish)
-	choice, err := dialect.Overlay(top.Choices[0], []byte(`{"message":`+string(msgJSON)+`,"finish_reason":`+string(finishJSON)+`}`))
+	// msgJSON is the whole new message: it replaces the original one (in
+	// its place) rather than merging into it, which would bring back the
+	// tool calls a policy removed.
+	choice, err := dialect.Overlay(top.Choices[0], []byte(`{"message":null}`))
+	if err != nil {
+		return nil, err
+	}
+	choice, err = dialect.Overlay(choice, []byte(`{"message":`+string(msgJSON)+`,"finish_reason":`+string(finishJSON)+`}`))
 	if err != nil {
 		return nil, err
 	}

@@ -193,6 +193,9 @@ type encoder struct {
 	prefix       []byte // `{"id":...,"choices":[{"index":0,"delta":`
 	tools        map[uint32]int
 	nextTool     int
+	// startUsage is the message_start's usage: a canonical stream reports
+	// input tokens there and output tokens in the message_delta.
+	startUsage *cpv1.Usage
 }
 
 // NewEncoder implements dialect.Dialect.
@@ -212,6 +215,7 @@ func (e *encoder) Raw(w io.Writer, raw []byte, evs []*cpv1.StreamEvent) error {
 func (e *encoder) note(ev *cpv1.StreamEvent, raw []byte) {
 	switch x := ev.GetEvent().(type) {
 	case *cpv1.StreamEvent_MessageStart:
+		e.startUsage = x.MessageStart.GetUsage()
 		if e.prefix == nil {
 			e.setEnvelope(sse.DataOf(raw), x.MessageStart)
 		}
@@ -260,6 +264,7 @@ func (e *encoder) setEnvelope(firstChunk []byte, ms *cpv1.MessageStart) {
 func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
 	switch x := ev.GetEvent().(type) {
 	case *cpv1.StreamEvent_MessageStart:
+		e.startUsage = x.MessageStart.GetUsage()
 		if e.prefix == nil {
 			e.setEnvelope(sse.DataOf(template), x.MessageStart)
 		}
@@ -327,6 +332,9 @@ func (e *encoder) usage(w io.Writer, u *cpv1.Usage) error {
 	if e.prefix == nil {
 		e.setEnvelope(nil, nil)
 	}
+	if u.GetInputTokens() == 0 && e.startUsage.GetInputTokens() != 0 {
+		u = &cpv1.Usage{InputTokens: e.startUsage.GetInputTokens(), OutputTokens: u.GetOutputTokens()}
+	}
 	ub, _ := dialect.Marshal(usageToWire(u))
 	// The envelope prefix ends inside choices; a usage chunk has none.
 	head := e.prefix[:bytes.LastIndex(e.prefix, []byte(`"choices"`))]
@@ -351,9 +359,20 @@ func (e *encoder) chunk(w io.Writer, delta []byte, finish string) error {
 	return writeData(w, b)
 }
 
+// writeData writes one SSE event. Data of several lines (an opaque chunk
+// upstream sent so) is written as several data lines.
 func writeData(w io.Writer, data []byte) error {
 	b := make([]byte, 0, len(data)+8)
 	b = append(b, "data: "...)
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		b = append(b, data[:i]...)
+		b = append(b, "\ndata: "...)
+		data = data[i+1:]
+	}
 	b = append(b, data...)
 	b = append(b, "\n\n"...)
 	_, err := w.Write(b)

@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -233,7 +234,7 @@ func (p *Proxy) upstreamURL(r *http.Request, d dialect.Dialect) string {
 
 // send makes the upstream request with body.
 func (p *Proxy) send(ctx context.Context, r *http.Request, d dialect.Dialect, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, r.Method, p.upstreamURL(r, d), strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, r.Method, p.upstreamURL(r, d), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
