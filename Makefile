@@ -8,6 +8,9 @@ MAKEFLAGS += --no-print-directory
 TOOL := go tool
 MODULES := gen migrations controlplane gateway
 BIN := $(CURDIR)/bin
+BENCH_DURATION ?= 3s
+BENCH_PGHOST ?= 127.0.0.1
+BENCH_DB ?= luthien_bench
 
 .PHONY: help
 help: ## List the targets
@@ -46,6 +49,19 @@ lint: ## gofmt, go vet and staticcheck over every module
 .PHONY: test
 test: check-generate lint ## Everything CI checks: generated code, lint, race tests of every module
 	@for m in $(MODULES); do (cd $$m && echo "test $$m" && go test -race -count=1 ./...); done
+
+.PHONY: bench
+bench: ## Load benchmark: direct, floor proxy and gateway modes side by side (~5 min); writes bin/bench.{md,json}
+	@mkdir -p $(BIN)
+	@db=""; if pg_isready -q -h $(BENCH_PGHOST) 2>/dev/null; then \
+	  psql -q -h $(BENCH_PGHOST) -U postgres -c 'DROP DATABASE IF EXISTS $(BENCH_DB)' -c 'CREATE DATABASE $(BENCH_DB)' && \
+	  db="postgres://postgres@$(BENCH_PGHOST):5432/$(BENCH_DB)?sslmode=disable"; \
+	else echo "no PostgreSQL on $(BENCH_PGHOST): gateway-postgres is skipped"; fi; \
+	cd gateway && go run ./cmd/bench -duration $(BENCH_DURATION) -database-url "$$db" -out-json $(BIN)/bench.json -out-md $(BIN)/bench.md
+
+.PHONY: bench-smoke
+bench-smoke: ## A few seconds of every benchmark phase, to check the harness works (figures not meaningful)
+	cd gateway && go run ./cmd/bench -smoke
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module

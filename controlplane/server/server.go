@@ -6,8 +6,11 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -35,21 +38,66 @@ type Config struct {
 	PolicyConfigPath string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Recorder, when set, also receives the policy events of every call
+	// (decisions, bypasses, judge verdicts), which are always stored and
+	// published to the activity feed.
+	Recorder policy.Recorder
+	// DatabaseURL, when set, is the PostgreSQL database (migrated at
+	// start) that stores the record of every call and keeps the active
+	// policy across restarts (its row wins over PolicyConfigPath, which
+	// only seeds an empty database) and, without RedisURL, carries policy
+	// changes to the other replicas (LISTEN/NOTIFY). Empty: a bounded
+	// in-memory store answers the history queries.
+	DatabaseURL string
+	// RedisURL, when set, carries the activity feed between every gateway
+	// and control plane sharing it, holds the response cache, and carries
+	// policy changes to the other replicas (pub/sub on the channel
+	// RedisPrefix+"policy").
+	// Empty: in-process feed and cache.
+	RedisURL string
+	// RedisPrefix prefixes the Redis keys and channels of the activity
+	// feed and the response cache; empty is DefaultRedisPrefix.
+	RedisPrefix string
+	// RetentionDays purges calls older than this many days (hourly, in
+	// batches); 0 keeps them forever.
+	RetentionDays int
+	// CacheTTL is how long a cached response is served; 0 disables the
+	// response cache (DefaultCacheTTL is the usual value).
+	CacheTTL time.Duration
+	// CacheMode says which requests are cacheable: "temperature0" (the
+	// default when empty: requests with temperature 0), "all" or "off".
+	CacheMode string
+	// QueueCapacity bounds the store's write queue, in events; 0 is
+	// DefaultQueueCapacity. Events beyond it are dropped and counted.
+	QueueCapacity int
 }
 
 // Server is the control plane: the policy services, the admin service and
 // gRPC health, ready to be registered on a gRPC server.
 type Server struct {
-	logger   *slog.Logger
-	policies *service.PolicyService
-	admin    *service.AdminService
-	health   *health.Server
+	logger    *slog.Logger
+	policies  *service.CachingPolicyService
+	admin     *service.AdminService
+	records   *service.RecordService
+	activity  *service.ActivityService
+	history   *service.HistoryService
+	health    *health.Server
+	recording *recording
+	conns     *connections
+	closeOnce sync.Once
+	closeErr  error
+	// stopReplica stops listening for policy changes and closes the
+	// database and Redis connections.
+	stopReplica func()
 }
 
 // servedServices are the services whose health the server reports.
 var servedServices = []string{
 	cpv1.PolicyService_ServiceDesc.ServiceName,
 	cpv1.PolicyAdminService_ServiceDesc.ServiceName,
+	cpv1.RecordService_ServiceDesc.ServiceName,
+	cpv1.ActivityService_ServiceDesc.ServiceName,
+	cpv1.HistoryService_ServiceDesc.ServiceName,
 }
 
 // New loads and builds the initial policy and returns a Server. An
@@ -78,24 +126,55 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new control plane: default policy: %w", err)
 	}
 
+	conns, err := connect(cfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("new control plane: %w", err)
+	}
+	rep, stopReplica, err := startReplica(cfg, conns, store, logger)
+	if err != nil {
+		conns.close()
+		return nil, fmt.Errorf("new control plane: %w", err)
+	}
+	rec, err := newRecording(cfg, conns, logger)
+	if err != nil {
+		stopReplica()
+		conns.close()
+		return nil, fmt.Errorf("new control plane: %w", err)
+	}
+	recorder := service.NewEventRecorder(rec.queue, rec.hub, cfg.Recorder)
+	responses := service.NewResponseCache(rec.cache, store, recorder, logger)
+	var publisher service.Publisher
+	if rep != nil {
+		publisher = rep
+	}
+
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range servedServices {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	return &Server{
-		logger:   logger,
-		policies: service.NewPolicyService(store, logger),
-		admin:    service.NewAdminService(store, registry),
-		health:   hs,
+		logger:      logger,
+		policies:    service.NewCachingPolicyService(service.NewPolicyService(store, logger, recorder), responses),
+		admin:       service.NewAdminService(store, registry, publisher),
+		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
+		activity:    service.NewActivityService(rec.hub, rec.stopping),
+		history:     service.NewHistoryService(rec.history, service.Counters{Queue: rec.queue, Cache: rec.cache, Activity: rec.hub}, logger),
+		health:      hs,
+		stopReplica: stopReplica,
+		recording:   rec,
+		conns:       conns,
 	}, nil
 }
 
-// Register registers PolicyService, PolicyAdminService and gRPC health on
-// r.
+// Register registers every service of the control plane (policy, policy
+// admin, record, activity, history) and gRPC health on r.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	cpv1.RegisterPolicyServiceServer(r, s.policies)
 	cpv1.RegisterPolicyAdminServiceServer(r, s.admin)
+	cpv1.RegisterRecordServiceServer(r, s.records)
+	cpv1.RegisterActivityServiceServer(r, s.activity)
+	cpv1.RegisterHistoryServiceServer(r, s.history)
 	healthpb.RegisterHealthServer(r, s.health)
 }
 
@@ -115,7 +194,24 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 // Shutdown reports every service NOT_SERVING, so that health checks fail
-// before the server stops.
+// before the server stops, stops following policy changes and ends the
+// activity streams (so that a graceful stop does not wait for them). Call
+// Close after the gRPC server stopped.
 func (s *Server) Shutdown() {
 	s.health.Shutdown()
+	s.stopReplica()
+	s.recording.shutdown()
+}
+
+// Close shuts the server down (see Shutdown) if it was not, writes the
+// queued records until ctx ends, then closes the database pool and the
+// Redis client. It returns an error when records were left unwritten.
+// Only the first call does anything.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.Shutdown()
+		s.closeErr = s.recording.close(ctx)
+		s.conns.close()
+	})
+	return s.closeErr
 }

@@ -95,6 +95,13 @@ func TestRegexBlock(t *testing.T) {
 			ls := `{"command":"ls"}`
 			got = ask(t, e, format, stream, fakeupstream.Scenario{Text: "Listing. ", ToolCalls: []fakeupstream.ToolCall{{Name: "Bash", Arguments: ls}}})
 			checkOutcome(t, got, "Listing. ", false, []string{"Bash " + ls}, "tool_use")
+			if format == "anthropic" && stream {
+				// The tool call was held until the message ended and released
+				// unchanged: the client still gets upstream's exact bytes.
+				if up, _ := e.up.LastRequest(); got.raw != string(up.Sent) {
+					t.Errorf("passed stream not byte-identical:\n got %s\nwant %s", got.raw, up.Sent)
+				}
+			}
 		})
 	})
 }
@@ -239,6 +246,21 @@ func TestPolicyConfigValidation(t *testing.T) {
 			if !strings.Contains(string(body), class) {
 				t.Errorf("policy types lack %s", class)
 			}
+		}
+	})
+}
+
+// debug_logging passes responses through untouched and records what it
+// saw as policy events.
+func TestDebugLogging(t *testing.T) {
+	forEachMode(t, options{}, func(t *testing.T, e *env) {
+		e.setPolicy(t, "luthien_proxy.policies.debug_logging_policy:DebugLoggingPolicy", nil)
+		for _, format := range clientFormats {
+			got := ask(t, e, format, true, fakeupstream.Scenario{Text: "logged words", ToolCalls: []fakeupstream.ToolCall{{Name: "Bash", Arguments: `{"command":"ls"}`}}})
+			if up, _ := e.up.LastRequest(); got.raw != string(up.Sent) {
+				t.Errorf("%s: stream changed:\n got %s\nwant %s", format, got.raw, up.Sent)
+			}
+			e.waitCall(t, got.callID, "policy.debug_logging.request", "policy.debug_logging.stream_event", "policy.debug_logging.stream_end")
 		}
 	})
 }

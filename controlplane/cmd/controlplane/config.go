@@ -9,6 +9,10 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
+
+	"luthien.dev/controlplane/internal/cache"
+	"luthien.dev/controlplane/server"
 )
 
 // Environment variables read by the binary; a flag beats its variable.
@@ -16,6 +20,13 @@ const (
 	envGRPCAddr     = "LUTHIEN_GRPC_ADDR"
 	envPolicyConfig = "LUTHIEN_POLICY_CONFIG"
 	envLogLevel     = "LUTHIEN_LOG_LEVEL"
+	envDatabaseURL  = "DATABASE_URL"
+	envRedisURL     = "REDIS_URL"
+	envRedisPrefix  = "LUTHIEN_REDIS_PREFIX"
+	envRetention    = "LUTHIEN_RETENTION_DAYS"
+	envCacheTTL     = "LUTHIEN_CACHE_TTL"
+	envCacheMode    = "LUTHIEN_CACHE_MODE"
+	envStoreQueue   = "LUTHIEN_STORE_QUEUE"
 )
 
 // config is the binary's configuration, loaded once at start-up.
@@ -26,6 +37,20 @@ type config struct {
 	policyConfig string
 	// logLevel is the minimum level logged.
 	logLevel slog.Level
+	// databaseURL is the PostgreSQL database; empty: in-memory store.
+	databaseURL string
+	// redisURL is the Redis server; empty: in-process feed and cache.
+	redisURL string
+	// redisPrefix prefixes the Redis keys and channels.
+	redisPrefix string
+	// retentionDays purges older calls; 0 keeps everything.
+	retentionDays int
+	// cacheTTL is the response cache's TTL; 0 disables the cache.
+	cacheTTL time.Duration
+	// cacheMode says which requests are cacheable.
+	cacheMode string
+	// storeQueue is the write queue's capacity in events.
+	storeQueue int
 }
 
 // loadConfig builds the configuration from flags, then environment
@@ -35,12 +60,26 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	grpcAddr := envOr(getenv, envGRPCAddr, "127.0.0.1:9000")
 	policyConfig := envOr(getenv, envPolicyConfig, "")
 	logLevel := envOr(getenv, envLogLevel, "info")
+	databaseURL := envOr(getenv, envDatabaseURL, "")
+	redisURL := envOr(getenv, envRedisURL, "")
+	redisPrefix := envOr(getenv, envRedisPrefix, server.DefaultRedisPrefix)
+	retention := envOr(getenv, envRetention, "0")
+	cacheTTL := envOr(getenv, envCacheTTL, server.DefaultCacheTTL.String())
+	cacheMode := envOr(getenv, envCacheMode, string(cache.ModeTemperature0))
+	storeQueue := envOr(getenv, envStoreQueue, strconv.Itoa(server.DefaultQueueCapacity))
 
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&grpcAddr, "grpc-addr", grpcAddr, "gRPC listen address, host:port (env "+envGRPCAddr+")")
 	fs.StringVar(&policyConfig, "policy-config", policyConfig, "policy configuration file (YAML); empty runs noop (env "+envPolicyConfig+")")
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn or error (env "+envLogLevel+")")
+	fs.StringVar(&databaseURL, "database-url", databaseURL, "PostgreSQL URL; empty keeps calls in memory (env "+envDatabaseURL+")")
+	fs.StringVar(&redisURL, "redis-url", redisURL, "Redis URL for the shared activity feed and response cache; empty keeps them in-process (env "+envRedisURL+")")
+	fs.StringVar(&redisPrefix, "redis-prefix", redisPrefix, "prefix of Redis keys and channels (env "+envRedisPrefix+")")
+	fs.StringVar(&retention, "retention-days", retention, "purge calls older than this many days; 0 keeps them (env "+envRetention+")")
+	fs.StringVar(&cacheTTL, "cache-ttl", cacheTTL, "response cache TTL, e.g. 1h; 0 disables the cache (env "+envCacheTTL+")")
+	fs.StringVar(&cacheMode, "cache-mode", cacheMode, "cacheable requests: temperature0, all or off (env "+envCacheMode+")")
+	fs.StringVar(&storeQueue, "store-queue", storeQueue, "write queue capacity in events (env "+envStoreQueue+")")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -48,7 +87,21 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	cfg := config{grpcAddr: grpcAddr, policyConfig: policyConfig}
+	cfg := config{grpcAddr: grpcAddr, policyConfig: policyConfig, databaseURL: databaseURL, redisURL: redisURL,
+		redisPrefix: redisPrefix, cacheMode: cacheMode}
+	var err error
+	if cfg.retentionDays, err = strconv.Atoi(retention); err != nil || cfg.retentionDays < 0 {
+		return config{}, fmt.Errorf("invalid -retention-days (%s) %q: want a whole number of days, 0 or more", envRetention, retention)
+	}
+	if cfg.cacheTTL, err = time.ParseDuration(cacheTTL); err != nil || cfg.cacheTTL < 0 {
+		return config{}, fmt.Errorf("invalid -cache-ttl (%s) %q: want a duration such as 30m or 1h, or 0", envCacheTTL, cacheTTL)
+	}
+	if _, err := cache.ParseMode(cacheMode); err != nil {
+		return config{}, fmt.Errorf("invalid -cache-mode (%s): %w", envCacheMode, err)
+	}
+	if cfg.storeQueue, err = strconv.Atoi(storeQueue); err != nil || cfg.storeQueue <= 0 {
+		return config{}, fmt.Errorf("invalid -store-queue (%s) %q: want a positive number of events", envStoreQueue, storeQueue)
+	}
 	if err := validateAddr(grpcAddr); err != nil {
 		return config{}, fmt.Errorf("invalid -grpc-addr (%s) %q: %w", envGRPCAddr, grpcAddr, err)
 	}

@@ -17,6 +17,15 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte("policy:\n  class: noop\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// def is the default configuration with the given changes.
+	def := func(change func(*config)) config {
+		c := config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo, redisPrefix: "luthien:",
+			cacheTTL: time.Hour, cacheMode: "temperature0", storeQueue: 10000}
+		if change != nil {
+			change(&c)
+		}
+		return c
+	}
 	tests := []struct {
 		name      string
 		args      []string
@@ -26,23 +35,23 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo},
+			want: def(nil),
 		},
 		{
 			name: "environment beats defaults",
 			env:  map[string]string{envGRPCAddr: ":9100", envPolicyConfig: policyFile, envLogLevel: "DEBUG"},
-			want: config{grpcAddr: ":9100", policyConfig: policyFile, logLevel: slog.LevelDebug},
+			want: def(func(c *config) { c.grpcAddr, c.policyConfig, c.logLevel = ":9100", policyFile, slog.LevelDebug }),
 		},
 		{
 			name: "flags beat environment",
 			args: []string{"-grpc-addr", "0.0.0.0:9200", "-log-level", "warn", "-policy-config", policyFile},
 			env:  map[string]string{envGRPCAddr: ":9100", envPolicyConfig: filepath.Join(dir, "absent.yaml"), envLogLevel: "debug"},
-			want: config{grpcAddr: "0.0.0.0:9200", policyConfig: policyFile, logLevel: slog.LevelWarn},
+			want: def(func(c *config) { c.grpcAddr, c.policyConfig, c.logLevel = "0.0.0.0:9200", policyFile, slog.LevelWarn }),
 		},
 		{
 			name: "empty environment counts as unset",
 			env:  map[string]string{envGRPCAddr: "", envLogLevel: ""},
-			want: config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo},
+			want: def(nil),
 		},
 		{name: "missing policy file", args: []string{"-policy-config", filepath.Join(dir, "absent.yaml")}, wantErrIn: "absent.yaml"},
 		{name: "policy path is a directory", env: map[string]string{envPolicyConfig: dir}, wantErrIn: "not a regular file"},
@@ -50,7 +59,28 @@ func TestLoadConfig(t *testing.T) {
 		{name: "address with a bad port", env: map[string]string{envGRPCAddr: "localhost:http"}, wantErrIn: "not a number"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErrIn: `-log-level (LUTHIEN_LOG_LEVEL) "loud"`},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErrIn: "flag provided but not defined"},
-		{name: "positional argument", args: []string{"migrate"}, wantErrIn: `unexpected argument "migrate"`},
+		{name: "positional argument", args: []string{"serve"}, wantErrIn: `unexpected argument "serve"`},
+		{
+			name: "recording settings from the environment",
+			env: map[string]string{envDatabaseURL: "postgres://db/x", envRedisURL: "redis://r:6379/0", envRedisPrefix: "t:",
+				envRetention: "30", envCacheTTL: "0", envCacheMode: "all", envStoreQueue: "50"},
+			want: def(func(c *config) {
+				c.databaseURL, c.redisURL, c.redisPrefix = "postgres://db/x", "redis://r:6379/0", "t:"
+				c.retentionDays, c.cacheTTL, c.cacheMode, c.storeQueue = 30, 0, "all", 50
+			}),
+		},
+		{
+			name: "recording flags beat the environment",
+			args: []string{"-database-url", "postgres://flag/x", "-retention-days", "7", "-cache-ttl", "5m", "-cache-mode", "off", "-store-queue", "9"},
+			env:  map[string]string{envDatabaseURL: "postgres://env/x", envRetention: "30", envCacheTTL: "1h", envCacheMode: "all", envStoreQueue: "50"},
+			want: def(func(c *config) {
+				c.databaseURL, c.retentionDays, c.cacheTTL, c.cacheMode, c.storeQueue = "postgres://flag/x", 7, 5*time.Minute, "off", 9
+			}),
+		},
+		{name: "negative retention", args: []string{"-retention-days", "-1"}, wantErrIn: "-retention-days"},
+		{name: "bad cache ttl", env: map[string]string{envCacheTTL: "soon"}, wantErrIn: "LUTHIEN_CACHE_TTL"},
+		{name: "bad cache mode", args: []string{"-cache-mode", "sometimes"}, wantErrIn: "-cache-mode"},
+		{name: "bad queue capacity", env: map[string]string{envStoreQueue: "0"}, wantErrIn: "LUTHIEN_STORE_QUEUE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

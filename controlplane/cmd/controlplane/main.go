@@ -2,8 +2,11 @@
 // policy service the gateway calls for every proxied request, the policy
 // admin service, gRPC health and server reflection.
 //
-// Configuration comes from flags, then LUTHIEN_* environment variables,
-// then defaults; run with -h for the list.
+// Configuration comes from flags, then environment variables (LUTHIEN_*,
+// DATABASE_URL, REDIS_URL), then defaults; run with -h for the list.
+//
+// `controlplane migrate` applies the database migrations (DATABASE_URL or
+// -database-url) and exits; the server also applies them at start-up.
 package main
 
 import (
@@ -21,7 +24,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"luthien.dev/controlplane/internal/db"
 	"luthien.dev/controlplane/server"
+	"luthien.dev/migrations"
 )
 
 // shutdownTimeout bounds the graceful stop; calls still running after it
@@ -45,13 +50,26 @@ func main() {
 // health goes NOT_SERVING, calls in flight get shutdownTimeout to finish,
 // then the server stops.
 func run(ctx context.Context, args []string, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrate(ctx, args[1:], getenv)
+	}
 	cfg, err := loadConfig(args, getenv, os.Stderr)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	srv, err := server.New(server.Config{PolicyConfigPath: cfg.policyConfig, Logger: logger})
+	srv, err := server.New(server.Config{
+		PolicyConfigPath: cfg.policyConfig,
+		Logger:           logger,
+		DatabaseURL:      cfg.databaseURL,
+		RedisURL:         cfg.redisURL,
+		RedisPrefix:      cfg.redisPrefix,
+		RetentionDays:    cfg.retentionDays,
+		CacheTTL:         cfg.cacheTTL,
+		CacheMode:        cfg.cacheMode,
+		QueueCapacity:    cfg.storeQueue,
+	})
 	if err != nil {
 		return err
 	}
@@ -76,9 +94,34 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		logger.Info("control plane shutting down")
 		srv.Shutdown()
 		stopGracefully(gs, shutdownTimeout)
+		// Write what is still queued, then close the connections.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), shutdownTimeout)
+		defer cancel()
+		if err := srv.Close(cctx); err != nil {
+			logger.Error("control plane closed with records unwritten", "error", err)
+		}
 		return nil
 	})
 	return g.Wait()
+}
+
+// migrate applies the database migrations and checks the schema version.
+func migrate(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, err := loadConfig(args, getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.databaseURL == "" {
+		return fmt.Errorf("migrate: no database: set -database-url or %s", envDatabaseURL)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	pool, err := db.Open(ctx, cfg.databaseURL, logger)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	pool.Close()
+	logger.Info("database schema is current", "url", server.RedactURL(cfg.databaseURL), "version", migrations.Latest())
+	return nil
 }
 
 // stopGracefully stops gs gracefully, or forcibly once timeout passes.

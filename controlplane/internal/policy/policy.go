@@ -10,6 +10,8 @@ package policy
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -25,6 +27,29 @@ type Call struct {
 	Request []byte
 	// Metadata describes who is calling and how; it may be nil.
 	Metadata *cpv1.RequestMetadata
+	// Recorder receives the policy events of the call; nil drops them.
+	Recorder Recorder
+}
+
+// Record records a policy event of the call, e.g.
+// "policy.tool_call_judge.blocked" with the probability and explanation.
+// It is safe for concurrent use when the Recorder is.
+func (c *Call) Record(ctx context.Context, eventType string, details map[string]any) {
+	if c == nil || c.Recorder == nil {
+		return
+	}
+	ev := Event{CallID: c.ID, Type: eventType, Details: details, Time: time.Now()}
+	if c.Metadata != nil {
+		ev.SessionID = c.Metadata.GetSessionId()
+	}
+	c.Recorder.Record(ctx, ev)
+}
+
+// WithRequest returns a copy of the call whose request body is body.
+func (c *Call) WithRequest(body []byte) *Call {
+	out := *c
+	out.Request = body
+	return &out
 }
 
 // RequestResult is a policy's decision on a request. At most one of Body,
@@ -98,3 +123,50 @@ func (passthroughStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (Emit,
 func (passthroughStream) OnEnd(context.Context, string) (Emit, error) {
 	return Emit{}, nil
 }
+
+// Event is one policy event of a call: a decision, a bypass, a judge's
+// probability and explanation, a logged event.
+type Event struct {
+	// CallID is the gateway's id of the call.
+	CallID string
+	// SessionID is the client session, when known.
+	SessionID string
+	// Type is the event type, "policy.<class>.<what>", e.g.
+	// "policy.tool_call_judge.blocked".
+	Type string
+	// Details are JSON-like values describing the event.
+	Details map[string]any
+	// Time is when the event happened.
+	Time time.Time
+}
+
+// Recorder receives policy events. Implementations are safe for
+// concurrent use and never block a call for long: policies record from
+// the request path.
+type Recorder interface {
+	Record(ctx context.Context, ev Event)
+}
+
+// LogRecorder records events as debug log lines. It is the default
+// Recorder when nothing persists events.
+type LogRecorder struct {
+	// Logger receives the events; nil discards them.
+	Logger *slog.Logger
+}
+
+var _ Recorder = LogRecorder{}
+
+// Record logs the event at debug level.
+func (r LogRecorder) Record(ctx context.Context, ev Event) {
+	if r.Logger == nil {
+		return
+	}
+	r.Logger.DebugContext(ctx, "policy event",
+		"call_id", ev.CallID, "session_id", ev.SessionID, "event_type", ev.Type, "details", ev.Details)
+}
+
+// RecorderFunc adapts a function to a Recorder.
+type RecorderFunc func(ctx context.Context, ev Event)
+
+// Record calls f.
+func (f RecorderFunc) Record(ctx context.Context, ev Event) { f(ctx, ev) }

@@ -42,30 +42,49 @@ func NewRegistry(types ...Type) (*Registry, error) {
 		names: make(map[string]string, len(types)),
 	}
 	for _, t := range types {
-		if t.Class == "" {
-			return nil, errors.New("new registry: policy type with an empty class name")
+		if err := r.add(t); err != nil {
+			return nil, err
 		}
-		if t.New == nil {
-			return nil, fmt.Errorf("new registry: policy type %q has no factory", t.Class)
-		}
-		for _, name := range append([]string{t.Class}, t.Aliases...) {
-			if name == "" {
-				return nil, fmt.Errorf("new registry: policy type %q has an empty alias", t.Class)
-			}
-			if prev, ok := r.names[name]; ok {
-				return nil, fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev)
-			}
-			r.names[name] = t.Class
-		}
-		t.Aliases = slices.Clone(t.Aliases)
-		r.types[t.Class] = t
 	}
 	return r, nil
 }
 
+// add registers one type; only constructors call it.
+func (r *Registry) add(t Type) error {
+	if t.Class == "" {
+		return errors.New("new registry: policy type with an empty class name")
+	}
+	if t.New == nil {
+		return fmt.Errorf("new registry: policy type %q has no factory", t.Class)
+	}
+	for _, name := range append([]string{t.Class}, t.Aliases...) {
+		if name == "" {
+			return fmt.Errorf("new registry: policy type %q has an empty alias", t.Class)
+		}
+		if prev, ok := r.names[name]; ok {
+			return fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev)
+		}
+	}
+	for _, name := range append([]string{t.Class}, t.Aliases...) {
+		r.names[name] = t.Class
+	}
+	t.Aliases = slices.Clone(t.Aliases)
+	r.types[t.Class] = t
+	return nil
+}
+
 // Builtin returns a registry of the policies built into the control plane.
 func Builtin() (*Registry, error) {
-	return NewRegistry(noopType(), allCapsType())
+	r, err := NewRegistry(noopType(), allCapsType(), stringReplacementType(), regexBlockType(),
+		sqlProtectionType(), toolCallJudgeType(), llmJudgeType(), debugLoggingType())
+	if err != nil {
+		return nil, err
+	}
+	// serial builds its members with the registry it belongs to.
+	if err := r.add(serialType(r)); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Build builds a policy of the given class (a short name or an alias)

@@ -34,12 +34,12 @@ func TestBuild(t *testing.T) {
 		{
 			name:      "unknown class lists known classes",
 			class:     "ALL_CAPS",
-			wantErrIn: []string{`unknown policy class "ALL_CAPS"`, "known: all_caps, noop"},
+			wantErrIn: []string{`unknown policy class "ALL_CAPS"`, "known: all_caps, debug_logging, llm_judge, noop, regex_block"},
 		},
 		{
 			name:      "empty class",
 			class:     "",
-			wantErrIn: []string{`unknown policy class ""`, "all_caps, noop"},
+			wantErrIn: []string{`unknown policy class ""`, "all_caps, debug_logging, llm_judge, noop, regex_block"},
 		},
 		{
 			name:      "noop rejects config keys",
@@ -100,7 +100,7 @@ func TestTypes(t *testing.T) {
 			t.Errorf("%s: no aliases", typ.Class)
 		}
 	}
-	if want := []string{"all_caps", "noop"}; !reflect.DeepEqual(classes, want) {
+	if want := []string{"all_caps", "debug_logging", "llm_judge", "noop", "regex_block", "serial", "sql_protection", "string_replacement", "tool_call_judge"}; !reflect.DeepEqual(classes, want) {
 		t.Errorf("Types() classes = %v, want %v", classes, want)
 	}
 

@@ -18,16 +18,20 @@ import (
 type PolicyService struct {
 	cpv1.UnimplementedPolicyServiceServer
 
-	store  *Store
-	logger *slog.Logger
+	store    *Store
+	logger   *slog.Logger
+	recorder policy.Recorder
 }
 
 var _ cpv1.PolicyServiceServer = (*PolicyService)(nil)
 
 // NewPolicyService returns a PolicyService that runs the policies of
-// store.
-func NewPolicyService(store *Store, logger *slog.Logger) *PolicyService {
-	return &PolicyService{store: store, logger: logger}
+// store. Policy events go to recorder; nil logs them at debug level.
+func NewPolicyService(store *Store, logger *slog.Logger, recorder policy.Recorder) *PolicyService {
+	if recorder == nil {
+		recorder = policy.LogRecorder{Logger: logger}
+	}
+	return &PolicyService{store: store, logger: logger, recorder: recorder}
 }
 
 // ApplyRequestPolicies runs the active policy on a request.
@@ -36,7 +40,7 @@ func (s *PolicyService) ApplyRequestPolicies(ctx context.Context, req *cpv1.Appl
 		return nil, err
 	}
 	active := s.store.Active()
-	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetBody(), Metadata: req.GetMetadata()}
+	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetBody(), Metadata: req.GetMetadata(), Recorder: s.recorder}
 	res, err := active.Policy.OnRequest(ctx, call)
 	if err != nil {
 		return nil, s.policyError(ctx, active, call, "on request", err)
@@ -70,7 +74,7 @@ func (s *PolicyService) ApplyResponsePolicy(ctx context.Context, req *cpv1.Apply
 		return nil, status.Error(codes.InvalidArgument, "response is required")
 	}
 	active := s.store.Lookup(req.GetPolicyRevision())
-	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetRequest(), Metadata: req.GetMetadata()}
+	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetRequest(), Metadata: req.GetMetadata(), Recorder: s.recorder}
 	msg, err := active.Policy.OnResponse(ctx, call, req.GetResponse())
 	if err == nil && msg == nil {
 		err = errors.New("returned no message")

@@ -91,7 +91,7 @@ func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
 	}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	cpv1.RegisterPolicyServiceServer(gs, NewPolicyService(store, logger))
+	cpv1.RegisterPolicyServiceServer(gs, NewPolicyService(store, logger, nil))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -234,7 +234,29 @@ func TestStreamBatches(t *testing.T) {
 				return policy.Emit{Events: []*cpv1.StreamEvent{held, ev}}, nil
 			}},
 			events: []*cpv1.StreamEvent{textEvent(1, "a"), textEvent(2, "b")},
-			want:   []string{"e1:a,p2"},
+			// Released unchanged, the held event still passes through.
+			want: []string{"p1,p2"},
+		},
+		{
+			name: "hold back and release changed",
+			policy: &fakePolicy{onEvent: func(i int, ev *cpv1.StreamEvent) (policy.Emit, error) {
+				if i == 0 {
+					held = proto.CloneOf(ev)
+					held.GetContentBlockDelta().GetText().Text = "A"
+					return policy.Emit{}, nil
+				}
+				return policy.Emit{Events: []*cpv1.StreamEvent{held, ev}}, nil
+			}},
+			events: []*cpv1.StreamEvent{textEvent(1, "a"), textEvent(2, "b")},
+			want:   []string{"e1:A,p2"},
+		},
+		{
+			name: "an input emitted twice passes through once",
+			policy: &fakePolicy{onEvent: func(_ int, ev *cpv1.StreamEvent) (policy.Emit, error) {
+				return policy.Emit{Events: []*cpv1.StreamEvent{ev, ev}}, nil
+			}},
+			events: []*cpv1.StreamEvent{textEvent(1, "a")},
+			want:   []string{"p1,e1:a"},
 		},
 		{
 			name: "end the response early",
@@ -330,5 +352,76 @@ func TestStreamBatches(t *testing.T) {
 				t.Errorf("batches = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// failingPublisher cannot persist anything.
+type failingPublisher struct{}
+
+func (failingPublisher) Publish(context.Context, *cpv1.ActivePolicy) error {
+	return errors.New("database down")
+}
+
+// A policy that cannot be persisted and announced is not activated.
+func TestSetPolicyPublishFailure(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, logger, "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := store.Active().Revision
+	admin := NewAdminService(store, nil, failingPublisher{})
+	_, err = admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "fake"}})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "database down") {
+		t.Errorf("SetPolicy error = %v, want UNAVAILABLE", err)
+	}
+	if store.Active().Revision != before {
+		t.Error("the policy was activated although publishing failed")
+	}
+}
+
+// Restore activates another replica's revision once, under its id.
+func TestStoreRestore(t *testing.T) {
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := &cpv1.ActivePolicy{Policy: &cpv1.PolicyConfig{Class: "fake"}, Revision: "remote1"}
+	for range 2 {
+		if err := store.Restore(desc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.Active().Revision != "remote1" || store.Lookup("remote1").Revision != "remote1" {
+		t.Errorf("active %s", store.Active().Revision)
+	}
+	if err := store.Restore(&cpv1.ActivePolicy{Policy: &cpv1.PolicyConfig{Class: "invalid"}, Revision: "remote2"}); err == nil || store.Active().Revision != "remote1" {
+		t.Errorf("invalid restore: %v, active %s", err, store.Active().Revision)
+	}
+}
+
+// echoPublisher plays the replica subscription: each announcement comes
+// back and is restored, as on every other replica.
+type echoPublisher struct{ store *Store }
+
+func (p echoPublisher) Publish(_ context.Context, desc *cpv1.ActivePolicy) error {
+	go func() { _ = p.store.Restore(desc) }()
+	return nil
+}
+
+// With a publisher, SetPolicy activates the policy through its own
+// announcement.
+func TestSetPolicyThroughAnnouncement(t *testing.T) {
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := NewAdminService(store, nil, echoPublisher{store})
+	resp, err := admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "fake"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := store.Active().Revision; got != resp.GetActive().GetRevision() {
+		t.Errorf("active %s, want the announced %s", got, resp.GetActive().GetRevision())
 	}
 }

@@ -1,12 +1,17 @@
 // Package service implements the control plane's gRPC services:
-// PolicyService, which applies the active policy to the gateway's calls,
-// and PolicyAdminService, which reads and changes the active policy. Both
-// share a Store of policy revisions.
+// PolicyService, which applies the active policy to the gateway's calls
+// (answering from the response cache when it can), and
+// PolicyAdminService, which reads and changes the active policy, both
+// sharing a Store of policy revisions; RecordService, ActivityService and
+// HistoryService, which record calls, stream them live and answer
+// questions about them.
 package service
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -57,14 +62,15 @@ type Store struct {
 	logger  *slog.Logger
 	active  atomic.Pointer[Active]
 
-	mu         sync.Mutex // serializes Activate; guards byRevision and order
+	mu         sync.Mutex // serializes Activate; guards byRevision, order and installed
 	byRevision map[string]*Active
-	order      []string // revisions, oldest first
+	order      []string      // revisions, oldest first
+	installed  chan struct{} // closed and replaced by every Install
 }
 
 // NewStore builds the initial policy and returns a store with it active.
 func NewStore(builder Builder, logger *slog.Logger, class string, cfg map[string]any) (*Store, error) {
-	s := &Store{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions)}
+	s := &Store{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions), installed: make(chan struct{})}
 	if _, err := s.Activate(class, cfg); err != nil {
 		return nil, err
 	}
@@ -97,6 +103,40 @@ func (s *Store) Lookup(revision string) *Active {
 // Activate validates and builds a policy and makes it the active one
 // under a new revision. An invalid policy is an error and changes nothing.
 func (s *Store) Activate(class string, cfg map[string]any) (*Active, error) {
+	a, err := s.Prepare(class, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Install(a)
+	return a, nil
+}
+
+// Prepare validates and builds a policy under a new revision without
+// activating it; Install activates it.
+func (s *Store) Prepare(class string, cfg map[string]any) (*Active, error) {
+	return s.build(class, cfg, newRevision(), time.Now())
+}
+
+// Restore activates a policy described by another replica or by the
+// database, under its own revision. A description of the active revision
+// changes nothing.
+func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
+	if desc.GetRevision() == "" {
+		return errors.New("restore policy: no revision")
+	}
+	if desc.GetRevision() == s.active.Load().Revision {
+		return nil
+	}
+	a, err := s.build(desc.GetPolicy().GetClass(), desc.GetPolicy().GetConfig().AsMap(), desc.GetRevision(), desc.GetActivatedAt().AsTime())
+	if err != nil {
+		return fmt.Errorf("restore policy %s: %w", desc.GetRevision(), err)
+	}
+	s.Install(a)
+	return nil
+}
+
+// build builds an activation.
+func (s *Store) build(class string, cfg map[string]any, revision string, at time.Time) (*Active, error) {
 	p, err := s.builder.Build(class, cfg)
 	if err != nil {
 		return nil, err
@@ -105,17 +145,24 @@ func (s *Store) Activate(class string, cfg map[string]any) (*Active, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: config: %w", p.Name(), err)
 	}
-	a := &Active{Policy: p, Revision: newRevision(), ActivatedAt: time.Now()}
+	a := &Active{Policy: p, Revision: revision, ActivatedAt: at}
 	a.desc = &cpv1.ActivePolicy{
 		Policy:      &cpv1.PolicyConfig{Class: p.Name(), Config: cfgStruct},
 		Revision:    a.Revision,
 		ActivatedAt: timestamppb.New(a.ActivatedAt),
 	}
+	return a, nil
+}
 
+// Install makes a prepared activation the active one; calls already
+// running keep the revision they started with.
+func (s *Store) Install(a *Active) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, known := s.byRevision[a.Revision]; !known {
+		s.order = append(s.order, a.Revision)
+	}
 	s.byRevision[a.Revision] = a
-	s.order = append(s.order, a.Revision)
 	for len(s.order) > keptRevisions {
 		delete(s.byRevision, s.order[0])
 		s.order = s.order[1:]
@@ -124,8 +171,28 @@ func (s *Store) Activate(class string, cfg map[string]any) (*Active, error) {
 	if prev := s.active.Swap(a); prev != nil {
 		previous = prev.Revision
 	}
-	s.logger.Info("policy activated", "policy", p.Name(), "revision", a.Revision, "previous_revision", previous)
-	return a, nil
+	close(s.installed)
+	s.installed = make(chan struct{})
+	s.logger.Info("policy activated", "policy", a.Policy.Name(), "revision", a.Revision, "previous_revision", previous)
+}
+
+// WaitInstalled waits until revision has been installed (it may have been
+// superseded since) or ctx is done, and reports whether it was.
+func (s *Store) WaitInstalled(ctx context.Context, revision string) bool {
+	for {
+		s.mu.Lock()
+		_, ok := s.byRevision[revision]
+		next := s.installed
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-next:
+		}
+	}
 }
 
 // newRevision returns a fresh random revision id.

@@ -40,15 +40,16 @@ func (s *PolicyService) StreamChunkPolicy(stream chunkStream) error {
 		return err
 	}
 	active := s.store.Lookup(start.GetPolicyRevision())
-	call := &policy.Call{ID: start.GetCallId(), Format: start.GetFormat(), Request: start.GetRequest(), Metadata: start.GetMetadata()}
+	call := &policy.Call{ID: start.GetCallId(), Format: start.GetFormat(), Request: start.GetRequest(), Metadata: start.GetMetadata(), Recorder: s.recorder}
 	s.logger.DebugContext(ctx, "stream policy started",
 		"call_id", call.ID, "policy", active.Policy.Name(), "revision", active.Revision)
 	ps := active.Policy.NewStream(ctx, call)
+	inputs := inputTable{}
 
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return s.end(ctx, stream, active, call, ps, "")
+			return s.end(ctx, stream, active, call, ps, inputs, "")
 		}
 		if err != nil {
 			return err
@@ -58,18 +59,19 @@ func (s *PolicyService) StreamChunkPolicy(stream chunkStream) error {
 			if m.Event == nil {
 				return status.Error(codes.InvalidArgument, "event message without an event")
 			}
+			inputs.add(m.Event)
 			emit, err := ps.OnEvent(ctx, m.Event)
 			if err != nil {
 				return s.policyError(ctx, active, call, "on event", err)
 			}
-			if err := s.send(ctx, stream, active, call, m.Event, emit); err != nil {
+			if err := s.send(ctx, stream, active, call, inputs, emit); err != nil {
 				return err
 			}
 			if emit.End {
 				return nil
 			}
 		case *cpv1.StreamChunkPolicyRequest_End:
-			return s.end(ctx, stream, active, call, ps, m.End.GetUpstreamError())
+			return s.end(ctx, stream, active, call, ps, inputs, m.End.GetUpstreamError())
 		case *cpv1.StreamChunkPolicyRequest_Start:
 			return status.Error(codes.InvalidArgument, "start sent twice")
 		default:
@@ -79,18 +81,46 @@ func (s *PolicyService) StreamChunkPolicy(stream chunkStream) error {
 }
 
 // end runs the policy's end hook and sends its outputs.
-func (s *PolicyService) end(ctx context.Context, stream chunkStream, active *Active, call *policy.Call, ps policy.Stream, upstreamErr string) error {
+func (s *PolicyService) end(ctx context.Context, stream chunkStream, active *Active, call *policy.Call, ps policy.Stream, inputs inputTable, upstreamErr string) error {
 	emit, err := ps.OnEnd(ctx, upstreamErr)
 	if err != nil {
 		return s.policyError(ctx, active, call, "on end", err)
 	}
-	return s.send(ctx, stream, active, call, nil, emit)
+	return s.send(ctx, stream, active, call, inputs, emit)
+}
+
+// inputTable maps the seqs of the inputs not yet emitted to the input
+// events, so that an event held back and released later unchanged (the
+// same pointer) still passes through by seq.
+type inputTable map[uint64]*cpv1.StreamEvent
+
+// add remembers an input.
+func (t inputTable) add(ev *cpv1.StreamEvent) {
+	if ev.GetSeq() != 0 {
+		t[ev.GetSeq()] = ev
+	}
+}
+
+// output converts one emitted event: an input itself, emitted now or held
+// and released unchanged, passes through by seq; anything else (including
+// an input without a seq, which cannot be referenced) is sent whole. An
+// emitted event consumes the entry of its seq.
+func (t inputTable) output(ev *cpv1.StreamEvent) *cpv1.StreamOutput {
+	seq := ev.GetSeq()
+	in, ok := t[seq]
+	if seq != 0 && ok {
+		delete(t, seq)
+	}
+	if ok && in == ev {
+		return &cpv1.StreamOutput{Output: &cpv1.StreamOutput_PassthroughSeq{PassthroughSeq: seq}}
+	}
+	return &cpv1.StreamOutput{Output: &cpv1.StreamOutput_Event{Event: ev}}
 }
 
 // send sends the outputs of one policy hook as one batch; it sends nothing
-// when there are no outputs and the response goes on. An output that is
-// the input itself (pointer-identical) is sent as its passthrough_seq.
-func (s *PolicyService) send(ctx context.Context, stream chunkStream, active *Active, call *policy.Call, input *cpv1.StreamEvent, emit policy.Emit) error {
+// when there are no outputs and the response goes on. An output that is an
+// input itself (pointer-identical) is sent as its passthrough_seq.
+func (s *PolicyService) send(ctx context.Context, stream chunkStream, active *Active, call *policy.Call, inputs inputTable, emit policy.Emit) error {
 	if len(emit.Events) == 0 && !emit.End {
 		return nil
 	}
@@ -102,18 +132,9 @@ func (s *PolicyService) send(ctx context.Context, stream chunkStream, active *Ac
 		if ev == nil {
 			return s.policyError(ctx, active, call, "emit", fmt.Errorf("output %d is nil", i))
 		}
-		resp.Outputs = append(resp.Outputs, output(input, ev))
+		resp.Outputs = append(resp.Outputs, inputs.output(ev))
 	}
 	return stream.Send(resp)
-}
-
-// output converts one emitted event: the input itself passes through by
-// seq (an input without a seq cannot be referenced and is sent whole).
-func output(input, ev *cpv1.StreamEvent) *cpv1.StreamOutput {
-	if ev == input && ev.GetSeq() != 0 {
-		return &cpv1.StreamOutput{Output: &cpv1.StreamOutput_PassthroughSeq{PassthroughSeq: ev.GetSeq()}}
-	}
-	return &cpv1.StreamOutput{Output: &cpv1.StreamOutput_Event{Event: ev}}
 }
 
 // messageKind names the kind of a stream message for errors.

@@ -4,7 +4,7 @@
 // It prints a Markdown table and, with -out-json and -out-md, writes the
 // JSON results and the table to files.
 //
-//	go run ./cmd/bench -duration 4s -out-json bench.json -out-md bench.md
+//	go run ./cmd/bench -duration 3s -out-json bench.json -out-md bench.md
 //	go run ./cmd/bench -smoke
 //	go run ./cmd/bench -targets floor,gateway-noop
 package main
@@ -41,7 +41,7 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	duration := fs.Duration("duration", 4*time.Second, "measured window of each phase")
+	duration := fs.Duration("duration", 3*time.Second, "measured window of each phase")
 	smoke := fs.Bool("smoke", false, "a quick run with small loads, to check the harness works (figures not meaningful)")
 	outJSON := fs.String("out-json", "", "write the results as JSON to this file")
 	outMD := fs.String("out-md", "", "write the Markdown table to this file")

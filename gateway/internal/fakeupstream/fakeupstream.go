@@ -60,6 +60,7 @@ type Server struct {
 	def       Scenario
 	responder func(r Request) Scenario
 	trackers  map[int]*tracker
+	noRecord  bool
 }
 
 // tracker lets WaitCancelled wait for the fate of one request, even before
@@ -226,6 +227,17 @@ func (s *Server) Reset() {
 	}
 }
 
+// SetRecording turns the recording of requests on (the default) or off.
+// While it is off, requests are served as usual but neither kept for
+// Requests, LastRequest and Count nor tracked for WaitCancelled, so that
+// a long-running server (the benchmark harness's) keeps a flat memory
+// profile.
+func (s *Server) SetRecording(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRecord = !on
+}
+
 // Count returns the number of recorded requests whose URL path is exactly
 // path.
 func (s *Server) Count(path string) int {
@@ -291,6 +303,9 @@ func (s *Server) arrive(r *http.Request, body []byte) (*Request, *tracker) {
 		Header:   r.Header.Clone(),
 		Body:     body,
 		Received: time.Now(),
+	}
+	if s.noRecord {
+		return rec, &tracker{cancelled: make(chan struct{}), done: make(chan struct{})}
 	}
 	s.reqs = append(s.reqs, rec)
 	return rec, s.trackerLocked(rec.Seq)

@@ -1012,3 +1012,26 @@ func TestCloseAbortsStreams(t *testing.T) {
 		t.Error("Close is not a client cancellation")
 	}
 }
+
+func TestSetRecordingOff(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.SetDefault(Scenario{Text: "a b c"})
+	s.SetRecording(false)
+	r := post(t, s.URL+"/v1/messages", anthropicStreamBody)
+	if r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", r.resp.StatusCode, r.body)
+	}
+	if evs, _ := splitSSE(t, r.body); len(evs) != 8 {
+		t.Fatalf("got %d events, want 8 (3 deltas): %s", len(evs), r.body)
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Fatalf("recording off: %d requests kept, want 0", n)
+	}
+	s.SetRecording(true)
+	post(t, s.URL+"/v1/messages", anthropicStreamBody)
+	reqs := s.Requests()
+	if len(reqs) != 1 || reqs[0].Seq != 2 {
+		t.Fatalf("recording on again: requests %+v, want only seq 2", reqs)
+	}
+}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -53,12 +54,32 @@ func (c *Call) Record() *cpv1.CallRecord {
 		s.TtftMs = ms(c.FirstByte.Sub(c.Started))
 	}
 	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage, FinalRequest: c.RequestFinal}
+	// A body no policy changed is the same bytes twice (received and
+	// final, original and final): it is converted once and its payload
+	// shared, which nothing mutates.
+	var converted []struct {
+		body    []byte
+		payload *structpb.Struct
+	}
+	payload := func(body []byte) *structpb.Struct {
+		for _, p := range converted {
+			if bytes.Equal(p.body, body) {
+				return p.payload
+			}
+		}
+		p := Payload(body)
+		converted = append(converted, struct {
+			body    []byte
+			payload *structpb.Struct
+		}{body, p})
+		return p
+	}
 	add := func(typ string, at time.Time, body []byte) {
 		if body == nil {
 			return
 		}
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: c.ID, SessionId: c.SessionID, EventType: typ,
-			Time: timestamppb.New(at), Payload: Payload(body)})
+			Time: timestamppb.New(at), Payload: payload(body)})
 	}
 	add("request.received", c.Started, c.RequestReceived)
 	add("request.final", c.Started, c.RequestFinal)

@@ -1,0 +1,441 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// textSearchConfig is the PostgreSQL text search configuration of the
+// conversation index.
+const textSearchConfig = "english"
+
+// Postgres is the PostgreSQL store (tables calls and call_events of the
+// migrations). It is safe for concurrent use.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+var _ Writer = (*Postgres)(nil)
+
+// NewPostgres returns a store on pool, whose schema is migrated.
+func NewPostgres(pool *pgxpool.Pool) *Postgres {
+	return &Postgres{pool: pool}
+}
+
+// Kind returns KindPostgres.
+func (p *Postgres) Kind() string { return KindPostgres }
+
+const insertEvents = `INSERT INTO call_events (call_id, event_key, session_id, event_type, created_at, payload)
+SELECT call_id, event_key, session_id, event_type, created_at, payload::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+  AS t(call_id, event_key, session_id, event_type, created_at, payload)
+ON CONFLICT (call_id, event_key) DO NOTHING`
+
+const upsertCall = `INSERT INTO calls (call_id, session_id, user_id, model, client_format, upstream, status, stream,
+  started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
+  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text, conversation)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+  to_tsvector('` + textSearchConfig + `', $21))
+ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = EXCLUDED.user_id,
+  model = EXCLUDED.model, client_format = EXCLUDED.client_format, upstream = EXCLUDED.upstream,
+  status = EXCLUDED.status, stream = EXCLUDED.stream, started_at = EXCLUDED.started_at,
+  finished_at = EXCLUDED.finished_at, ttft_ms = EXCLUDED.ttft_ms, duration_ms = EXCLUDED.duration_ms,
+  input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+  cache_read_tokens = EXCLUDED.cache_read_tokens, cache_creation_tokens = EXCLUDED.cache_creation_tokens,
+  intervened = EXCLUDED.intervened, policy_revision = EXCLUDED.policy_revision, error = EXCLUDED.error,
+  preview = EXCLUDED.preview, conversation_text = EXCLUDED.conversation_text,
+  conversation = EXCLUDED.conversation`
+
+// WriteBatch writes calls and events in one round trip and one implicit
+// transaction: events with a multi-row INSERT over arrays, call rows as
+// upserts.
+func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event) error {
+	var b pgx.Batch
+	if len(events) > 0 {
+		n := len(events)
+		callIDs, keys, sessions, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		times, payloads := make([]time.Time, n), make([]string, n)
+		for i, e := range events {
+			ev := e.Event
+			callIDs[i], keys[i], sessions[i], types[i] = clean(ev.GetCallId()), clean(e.Key), clean(ev.GetSessionId()), clean(ev.GetEventType())
+			times[i] = eventTime(ev)
+			payload, err := protojson.Marshal(ev.GetPayload())
+			if err != nil || ev.GetPayload() == nil {
+				payload = []byte("{}")
+			}
+			payloads[i] = cleanJSON(string(payload))
+		}
+		b.Queue(insertEvents, callIDs, keys, sessions, types, times, payloads)
+	}
+	for _, c := range latestCalls(calls) {
+		s := c.Summary
+		u := s.GetUsage()
+		var finished *time.Time
+		if s.GetFinishedAt() != nil {
+			t := s.GetFinishedAt().AsTime()
+			finished = &t
+		}
+		b.Queue(upsertCall, clean(s.GetCallId()), clean(s.GetSessionId()), clean(s.GetUserId()), clean(s.GetModel()),
+			s.GetFormat().String(), clean(s.GetUpstream()), s.GetStatus(), s.GetStream(), startedAt(s), finished,
+			s.GetTtftMs(), s.GetDurationMs(), u.GetInputTokens(), u.GetOutputTokens(), u.GetCacheReadInputTokens(),
+			u.GetCacheCreationInputTokens(), s.GetIntervened(), clean(s.GetPolicyRevision()), clean(s.GetError()),
+			clean(c.Preview), clean(c.Text))
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := p.pool.SendBatch(ctx, &b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+			// Data exception or integrity violation: the data, not the
+			// database, is at fault.
+			return fmt.Errorf("store: write batch: %w: %w", ErrRejected, err)
+		}
+		return fmt.Errorf("store: write batch: %w", err)
+	}
+	return nil
+}
+
+// cleanJSON removes the escaped NUL characters (\u0000) of a JSON
+// document, which jsonb cannot hold.
+func cleanJSON(s string) string {
+	if !strings.Contains(s, `\u0000`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			if strings.HasPrefix(s[i:], `\u0000`) {
+				i += len(`\u0000`) - 1
+				continue
+			}
+			b.WriteByte(s[i])
+			i++ // the escaped character, which may be a backslash
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// clean removes NUL characters, which PostgreSQL text cannot hold.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// latestCalls keeps the last row of each call id (an upsert cannot touch a
+// row twice in one statement batch without ordering surprises).
+func latestCalls(calls []*Call) []*Call {
+	if len(calls) < 2 {
+		return calls
+	}
+	seen := make(map[string]int, len(calls))
+	out := make([]*Call, 0, len(calls))
+	for _, c := range calls {
+		id := c.Summary.GetCallId()
+		if i, ok := seen[id]; ok {
+			out[i] = c
+			continue
+		}
+		seen[id] = len(out)
+		out = append(out, c)
+	}
+	return out
+}
+
+// eventTime is the event's time, or now when it has none.
+func eventTime(ev *cpv1.CallEvent) time.Time {
+	if ev.GetTime() != nil {
+		return ev.GetTime().AsTime()
+	}
+	return time.Now()
+}
+
+// startedAt is the call's start, or now when it has none.
+func startedAt(s *cpv1.CallSummary) time.Time {
+	if s.GetStartedAt() != nil {
+		return s.GetStartedAt().AsTime()
+	}
+	return time.Now()
+}
+
+const callColumns = `call_id, session_id, user_id, model, client_format, upstream, status, stream, started_at,
+  finished_at, coalesce(ttft_ms, 0), coalesce(duration_ms, 0), input_tokens, output_tokens, cache_read_tokens,
+  cache_creation_tokens, intervened, policy_revision, error`
+
+// scanCall scans callColumns (plus extra destinations) into a summary.
+func scanCall(row pgx.Row, extra ...any) (*cpv1.CallSummary, error) {
+	var s cpv1.CallSummary
+	var format string
+	var started time.Time
+	var finished *time.Time
+	u := &cpv1.Usage{}
+	dest := append([]any{&s.CallId, &s.SessionId, &s.UserId, &s.Model, &format, &s.Upstream, &s.Status, &s.Stream,
+		&started, &finished, &s.TtftMs, &s.DurationMs, &u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens,
+		&u.CacheCreationInputTokens, &s.Intervened, &s.PolicyRevision, &s.Error}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	s.Format = cpv1.ClientFormat(cpv1.ClientFormat_value[format])
+	s.StartedAt = timestamppb.New(started)
+	if finished != nil {
+		s.FinishedAt = timestamppb.New(*finished)
+	}
+	s.Usage = u
+	return &s, nil
+}
+
+// ListCalls lists calls matching f, newest first, and the token of the
+// next page ("" on the last).
+func (p *Postgres) ListCalls(ctx context.Context, f CallFilter) ([]*cpv1.CallSummary, string, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.SessionID != "" {
+		where = append(where, "session_id = "+arg(f.SessionID))
+	}
+	if f.Model != "" {
+		where = append(where, "model = "+arg(f.Model))
+	}
+	if f.Status != 0 {
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if f.IntervenedOnly {
+		where = append(where, "intervened")
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "started_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "started_at < "+arg(f.Until))
+	}
+	if f.PageToken != "" {
+		t, id, err := decodeCallToken(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, fmt.Sprintf("(started_at, call_id) < (%s, %s)", arg(t), arg(id)))
+	}
+	q := "SELECT " + callColumns + " FROM calls"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at DESC, call_id DESC LIMIT " + arg(f.Limit+1)
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list calls: %w", err)
+	}
+	calls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.CallSummary, error) { return scanCall(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list calls: %w", err)
+	}
+	return pageCalls(calls, f.Limit)
+}
+
+// querier runs queries: the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// snapshot runs f in a read-only repeatable-read transaction, so that its
+// queries see one state of the database (a call's row and its events are
+// committed together).
+func (p *Postgres) snapshot(ctx context.Context, f func(q querier) error) error {
+	return pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return f(tx) })
+}
+
+// GetCall returns a call and its events in time order. A call whose row
+// is not written yet but which has events is returned with what the
+// events tell.
+func (p *Postgres) GetCall(ctx context.Context, id string) (*cpv1.CallSummary, []*cpv1.CallEvent, error) {
+	var s *cpv1.CallSummary
+	var events []*cpv1.CallEvent
+	err := p.snapshot(ctx, func(q querier) error {
+		var err error
+		s, err = scanCall(q.QueryRow(ctx, "SELECT "+callColumns+" FROM calls WHERE call_id = $1", id))
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: get call: %w", err)
+		}
+		events, err = p.events(ctx, q, "call_id = $1", id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if s == nil {
+		if len(events) == 0 {
+			return nil, nil, ErrNotFound
+		}
+		s = &cpv1.CallSummary{CallId: id, SessionId: events[0].GetSessionId()}
+	}
+	return s, events, nil
+}
+
+// events returns the events matching where (with args), in time order.
+func (p *Postgres) events(ctx context.Context, q querier, where string, args ...any) ([]*cpv1.CallEvent, error) {
+	rows, err := q.Query(ctx, `SELECT call_id, session_id, event_type, created_at, payload::text
+		FROM call_events WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.CallEvent, error) {
+		var ev cpv1.CallEvent
+		var at time.Time
+		var payload string
+		if err := r.Scan(&ev.CallId, &ev.SessionId, &ev.EventType, &at, &payload); err != nil {
+			return nil, err
+		}
+		ev.Time = timestamppb.New(at)
+		ev.Payload = &structpb.Struct{}
+		if err := protojson.Unmarshal([]byte(payload), ev.Payload); err != nil {
+			return nil, fmt.Errorf("payload of %s: %w", ev.EventType, err)
+		}
+		return &ev, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	return events, nil
+}
+
+const sessionColumns = `session_id, count(*), count(*) FILTER (WHERE intervened),
+  array_agg(DISTINCT model) FILTER (WHERE model <> ''), min(started_at), max(started_at),
+  coalesce((array_agg(preview ORDER BY started_at) FILTER (WHERE preview <> ''))[1], '')`
+
+func scanSession(row pgx.Row) (*cpv1.SessionSummary, error) {
+	var s cpv1.SessionSummary
+	var first, last time.Time
+	if err := row.Scan(&s.SessionId, &s.Turns, &s.Interventions, &s.Models, &first, &last, &s.Preview); err != nil {
+		return nil, err
+	}
+	s.FirstActivity, s.LastActivity = timestamppb.New(first), timestamppb.New(last)
+	return &s, nil
+}
+
+// ListSessions lists sessions, most recently active first.
+func (p *Postgres) ListSessions(ctx context.Context, limit int, token string) ([]*cpv1.SessionSummary, string, error) {
+	offset, err := decodeOffset(token)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := p.pool.Query(ctx, "SELECT "+sessionColumns+` FROM calls WHERE session_id <> ''
+		GROUP BY session_id ORDER BY max(started_at) DESC, session_id LIMIT $1 OFFSET $2`, limit+1, offset)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list sessions: %w", err)
+	}
+	sessions, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.SessionSummary, error) { return scanSession(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list sessions: %w", err)
+	}
+	return pageOffset(sessions, limit, offset)
+}
+
+// GetSession returns a session and its turns, oldest first.
+func (p *Postgres) GetSession(ctx context.Context, id string) (*cpv1.SessionSummary, []Turn, error) {
+	if id == "" {
+		return nil, nil, ErrNotFound
+	}
+	var sum *cpv1.SessionSummary
+	var calls []*cpv1.CallSummary
+	var events []*cpv1.CallEvent
+	err := p.snapshot(ctx, func(q querier) error {
+		var err error
+		sum, err = scanSession(q.QueryRow(ctx, "SELECT "+sessionColumns+" FROM calls WHERE session_id = $1 GROUP BY session_id", id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("store: get session: %w", err)
+		}
+		rows, err := q.Query(ctx, "SELECT "+callColumns+" FROM calls WHERE session_id = $1 ORDER BY started_at, call_id", id)
+		if err != nil {
+			return fmt.Errorf("store: get session: %w", err)
+		}
+		calls, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.CallSummary, error) { return scanCall(r) })
+		if err != nil {
+			return fmt.Errorf("store: get session: %w", err)
+		}
+		ids := make([]string, len(calls))
+		for i, c := range calls {
+			ids[i] = c.GetCallId()
+		}
+		events, err = p.events(ctx, q, `call_id = ANY($1) AND (event_type IN ('request.received', 'response.final')
+			OR event_type LIKE 'policy.%')`, ids)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sum, buildTurns(calls, events), nil
+}
+
+// Search finds calls whose conversation matches query (PostgreSQL
+// web-search syntax), best match first.
+func (p *Postgres) Search(ctx context.Context, query string, limit int) ([]*cpv1.SearchHit, error) {
+	rows, err := p.pool.Query(ctx, "SELECT "+callColumns+`,
+		ts_headline('`+textSearchConfig+`', conversation_text, q, 'StartSel=**, StopSel=**, MaxWords=40, MinWords=15, MaxFragments=2')
+		FROM calls, websearch_to_tsquery('`+textSearchConfig+`', $1) AS q
+		WHERE conversation @@ q ORDER BY ts_rank(conversation, q) DESC, started_at DESC LIMIT $2`, query, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	hits, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.SearchHit, error) {
+		var h cpv1.SearchHit
+		s, err := scanCall(r, &h.Snippet)
+		h.Call = s
+		return &h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	return hits, nil
+}
+
+// Purge deletes calls started and events created before cutoff, at most
+// batch rows per statement, and returns how many calls and events it
+// deleted.
+func (p *Postgres) Purge(ctx context.Context, cutoff time.Time, batch int) (calls, events int64, err error) {
+	for {
+		tag, err := p.pool.Exec(ctx, `DELETE FROM call_events WHERE id IN
+			(SELECT id FROM call_events WHERE created_at < $1 LIMIT $2)`, cutoff, batch)
+		if err != nil {
+			return calls, events, fmt.Errorf("store: purge events: %w", err)
+		}
+		events += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			break
+		}
+	}
+	for {
+		tag, err := p.pool.Exec(ctx, `DELETE FROM calls WHERE call_id IN
+			(SELECT call_id FROM calls WHERE started_at < $1 LIMIT $2)`, cutoff, batch)
+		if err != nil {
+			return calls, events, fmt.Errorf("store: purge calls: %w", err)
+		}
+		calls += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			break
+		}
+	}
+	return calls, events, nil
+}
