@@ -12,10 +12,13 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// Default bounds of the memory store.
+// Default bounds of the memory store. It is a debugging aid for running
+// without a database: a coding agent's request bodies run to hundreds of
+// kilobytes, so it keeps the last thousand calls, not a history
+// (PostgreSQL is for that).
 const (
-	DefaultMemoryCalls  = 10000
-	DefaultMemoryEvents = 200000
+	DefaultMemoryCalls  = 1000
+	DefaultMemoryEvents = 20000
 )
 
 // Memory is the store used without a database: bounded (the oldest calls

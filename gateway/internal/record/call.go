@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -95,9 +94,13 @@ func (c *Call) Record() *cpv1.CallRecord {
 // Payload converts a JSON body to an event payload; a body that is not a
 // JSON object is kept as {"raw": text}.
 func Payload(body []byte) *structpb.Struct {
-	var s structpb.Struct
-	if err := protojson.Unmarshal(body, &s); err == nil {
-		return &s
+	// encoding/json then structpb costs less than protojson for the large
+	// bodies coding agents send; numbers become float64 either way.
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err == nil && m != nil {
+		if s, err := structpb.NewStruct(m); err == nil {
+			return s
+		}
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{"raw": structpb.NewStringValue(string(body))}}
 }
