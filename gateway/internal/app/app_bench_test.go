@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"luthien.dev/gateway/internal/config"
+	"luthien.dev/gateway/internal/fakeupstream"
+)
+
+// BenchmarkNonStreamingCall measures one whole non-streamed call through
+// the gateway with the in-process control plane and the noop policy.
+func BenchmarkNonStreamingCall(b *testing.B) {
+	up := fakeupstream.New()
+	defer up.Close()
+	up.SetRecording(false)
+	vars := map[string]string{"ANTHROPIC_BASE_URL": up.AnthropicBaseURL(), "LUTHIEN_LOG_LEVEL": "error"}
+	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	body := `{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/messages", strings.NewReader(body))
+			req.Header.Set("anthropic-version", "2023-06-01")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
