@@ -7,8 +7,8 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"luthien.dev/controlplane/internal/stream"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -69,7 +69,7 @@ func (allCaps) OnResponse(_ context.Context, _ *Call, msg *cpv1.Message) (*cpv1.
 	if content == nil {
 		return msg, nil
 	}
-	return withContent(msg, content), nil
+	return stream.WithContent(msg, content), nil
 }
 
 // NewStream returns a stream that uppercases every text delta.
@@ -113,20 +113,4 @@ func (s *allCapsStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (Emit, 
 // OnEnd emits nothing: all_caps holds nothing back.
 func (s *allCapsStream) OnEnd(context.Context, string) (Emit, error) {
 	return Emit{}, nil
-}
-
-// withContent returns a copy of msg with its content replaced. Every other
-// field is shared with msg, which neither is mutated afterwards.
-func withContent(msg *cpv1.Message, content []*cpv1.ContentBlock) *cpv1.Message {
-	out := &cpv1.Message{}
-	dst := out.ProtoReflect()
-	contentNumber := dst.Descriptor().Fields().ByName("content").Number()
-	msg.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Number() != contentNumber {
-			dst.Set(fd, v)
-		}
-		return true
-	})
-	out.Content = content
-	return out
 }

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"luthien.dev/controlplane/internal/stream"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -116,7 +117,7 @@ func (p *stringReplacement) OnResponse(_ context.Context, _ *Call, msg *cpv1.Mes
 	if content == nil {
 		return msg, nil
 	}
-	return withContent(msg, content), nil
+	return stream.WithContent(msg, content), nil
 }
 
 // NewStream returns a stream replacing across chunk boundaries, or a

@@ -242,38 +242,17 @@ func (q *Queue) take() ([]item, bool) {
 // written record by record, and the records rejected alone are dropped
 // and counted, so that one bad record never blocks the queue.
 func (q *Queue) write(ctx context.Context, batch []item) bool {
-	calls, events := flatten(batch)
 	weight := 0
 	for _, it := range batch {
 		weight += it.weight()
 	}
-	backoff := q.opts.MinBackoff
-	for {
-		wctx, cancel := context.WithTimeout(ctx, q.opts.WriteTimeout)
-		err := q.w.WriteBatch(wctx, calls, events)
-		cancel()
-		if err == nil {
-			q.written.Add(int64(len(events)))
-			break
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		q.writeErrors.Add(1)
-		if errors.Is(err, ErrRejected) {
-			if !q.writeEach(ctx, batch) {
-				return false
-			}
-			break
-		}
-		if n := q.writeErrors.Load(); n == 1 || n%20 == 0 {
-			q.log.Warn("store write failed; retrying", "events", len(events), "calls", len(calls),
-				"queued", q.Depth(), "failures_total", n, "retry_in", backoff, "error", err)
-		}
-		if !sleep(ctx, backoff) {
-			return false
-		}
-		backoff = min(2*backoff, q.opts.MaxBackoff)
+	calls, events := flatten(batch)
+	err := q.writeRetrying(ctx, calls, events)
+	if errors.Is(err, ErrRejected) {
+		err = q.writeEach(ctx, batch)
+	}
+	if err != nil {
+		return false
 	}
 	q.mu.Lock()
 	q.size -= weight
@@ -281,36 +260,53 @@ func (q *Queue) write(ctx context.Context, batch []item) bool {
 	return true
 }
 
-// writeEach writes the items of a rejected batch one at a time (retrying
-// outages as write does) and drops those the store rejects.
-func (q *Queue) writeEach(ctx context.Context, batch []item) bool {
+// writeEach writes the items of a rejected batch one at a time and drops
+// those the store rejects.
+func (q *Queue) writeEach(ctx context.Context, batch []item) error {
 	for _, it := range batch {
 		calls, events := flatten([]item{it})
-		backoff := q.opts.MinBackoff
-		for {
-			wctx, cancel := context.WithTimeout(ctx, q.opts.WriteTimeout)
-			err := q.w.WriteBatch(wctx, calls, events)
-			cancel()
-			if err == nil {
-				q.written.Add(int64(len(events)))
-				break
-			}
-			if ctx.Err() != nil {
-				return false
-			}
-			q.writeErrors.Add(1)
-			if errors.Is(err, ErrRejected) {
-				q.dropped.Add(int64(len(events)))
-				q.log.Error("store rejected a record; dropped", "events", len(events), "error", err)
-				break
-			}
-			if !sleep(ctx, backoff) {
-				return false
-			}
-			backoff = min(2*backoff, q.opts.MaxBackoff)
+		err := q.writeRetrying(ctx, calls, events)
+		if errors.Is(err, ErrRejected) {
+			q.dropped.Add(int64(len(events)))
+			q.log.Error("store rejected a record; dropped", "events", len(events), "error", err)
+			continue
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return true
+	return nil
+}
+
+// writeRetrying writes calls and events, retrying outages with backoff.
+// It returns nil once written, an ErrRejected error when the store
+// refuses the data itself, or ctx's error when ctx ends first.
+func (q *Queue) writeRetrying(ctx context.Context, calls []*Call, events []Event) error {
+	backoff := q.opts.MinBackoff
+	for {
+		wctx, cancel := context.WithTimeout(ctx, q.opts.WriteTimeout)
+		err := q.w.WriteBatch(wctx, calls, events)
+		cancel()
+		if err == nil {
+			q.written.Add(int64(len(events)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		q.writeErrors.Add(1)
+		if errors.Is(err, ErrRejected) {
+			return err
+		}
+		if n := q.writeErrors.Load(); n == 1 || n%20 == 0 {
+			q.log.Warn("store write failed; retrying", "events", len(events), "calls", len(calls),
+				"queued", q.Depth(), "failures_total", n, "retry_in", backoff, "error", err)
+		}
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, q.opts.MaxBackoff)
+	}
 }
 
 // flatten collects the call rows and events of items.

@@ -395,14 +395,14 @@ func ApplyMessage(ctx context.Context, d Decider, opts Options, msg *cpv1.Messag
 	if stop == msg.GetStopReason() && slices.Equal(content, msg.GetContent()) {
 		return msg, nil
 	}
-	out := withContent(msg, content)
+	out := WithContent(msg, content)
 	out.StopReason = stop
 	return out, nil
 }
 
-// withContent returns a copy of msg with its content replaced; every other
+// WithContent returns a copy of msg with its content replaced; every other
 // field is shared with msg, which neither is mutated afterwards.
-func withContent(msg *cpv1.Message, content []*cpv1.ContentBlock) *cpv1.Message {
+func WithContent(msg *cpv1.Message, content []*cpv1.ContentBlock) *cpv1.Message {
 	out := &cpv1.Message{}
 	dst := out.ProtoReflect()
 	contentNumber := dst.Descriptor().Fields().ByName("content").Number()
