@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"luthien.dev/gateway/internal/dialect"
@@ -160,6 +161,10 @@ func (encoder) Raw(w io.Writer, raw []byte, _ []*cpv1.StreamEvent) error {
 }
 
 func (encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
+	if data := appendHotEvent(nil, ev); data != nil {
+		_, err := w.Write(data)
+		return err
+	}
 	name, data, err := encodeEvent(ev)
 	if err != nil || name == "" {
 		return err
@@ -173,6 +178,42 @@ func (encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
 		}
 	}
 	return writeEvent(w, name, data)
+}
+
+// appendHotEvent writes the events policies rewrite most (deltas and
+// block stops) without reflection, in the providers' key order, as a whole
+// SSE event; other events give nil.
+func appendHotEvent(buf []byte, ev *cpv1.StreamEvent) []byte {
+	var kind, field, value string
+	switch x := ev.GetEvent().(type) {
+	case *cpv1.StreamEvent_ContentBlockStop:
+		buf = append(buf, `event: content_block_stop`+"\n"+`data: {"type":"content_block_stop","index":`...)
+		buf = strconv.AppendUint(buf, uint64(x.ContentBlockStop.GetIndex()), 10)
+		return append(buf, "}\n\n"...)
+	case *cpv1.StreamEvent_ContentBlockDelta:
+		switch d := x.ContentBlockDelta.GetDelta().(type) {
+		case *cpv1.ContentBlockDelta_Text:
+			kind, field, value = "text_delta", "text", d.Text.GetText()
+		case *cpv1.ContentBlockDelta_InputJson:
+			kind, field, value = "input_json_delta", "partial_json", d.InputJson.GetPartialJson()
+		case *cpv1.ContentBlockDelta_Thinking:
+			kind, field, value = "thinking_delta", "thinking", d.Thinking.GetThinking()
+		case *cpv1.ContentBlockDelta_Signature:
+			kind, field, value = "signature_delta", "signature", d.Signature.GetSignature()
+		default:
+			return nil
+		}
+		buf = append(buf, `event: content_block_delta`+"\n"+`data: {"type":"content_block_delta","index":`...)
+		buf = strconv.AppendUint(buf, uint64(x.ContentBlockDelta.GetIndex()), 10)
+		buf = append(buf, `,"delta":{"type":"`...)
+		buf = append(buf, kind...)
+		buf = append(buf, `","`...)
+		buf = append(buf, field...)
+		buf = append(buf, `":`...)
+		buf = dialect.AppendString(buf, value)
+		return append(buf, "}}\n\n"...)
+	}
+	return nil
 }
 
 // writeEvent writes one SSE event. Data of several lines (an opaque event

@@ -387,7 +387,7 @@ func TestEncodeEvent(t *testing.T) {
 		{"text delta keeps html characters",
 			&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: &cpv1.ContentBlockDelta{Index: 3,
 				Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: "<a> & b"}}}}}, "",
-			"event: content_block_delta\ndata: {\"delta\":{\"text\":\"<a> & b\",\"type\":\"text_delta\"},\"index\":3,\"type\":\"content_block_delta\"}\n\n"},
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"text_delta\",\"text\":\"<a> & b\"}}\n\n"},
 		{"tool start renders empty input as {}",
 			&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{Index: 1,
 				Block: &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{Id: "toolu_1", Name: "bash"}}}}}}, "",

@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -109,5 +110,21 @@ func TestTypeForStatus(t *testing.T) {
 	e := BadRequest("no model")
 	if e.Status != 400 || e.Type != "invalid_request_error" || e.Error() != "no model" {
 		t.Errorf("BadRequest = %+v", e)
+	}
+}
+
+func TestAppendStringMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ back`, "new\nline\ttab\rcr", "ctl \x01\x1f", "é 👋 <b>&", "\u2028"} {
+		want, err := Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back string
+		if err := json.Unmarshal(AppendString(nil, s), &back); err != nil || back != s {
+			t.Errorf("AppendString(%q) = %s does not decode back (%v)", s, AppendString(nil, s), err)
+		}
+		if s != "\u2028" && string(AppendString(nil, s)) != string(want) {
+			t.Errorf("AppendString(%q) = %s, Marshal gives %s", s, AppendString(nil, s), want)
+		}
 	}
 }
