@@ -78,8 +78,10 @@ type options struct {
 	// instances that must see each other.
 	redis       bool
 	redisPrefix string
-	// env adds settings for both the gateway and the control plane.
+	// env adds settings for the control plane (in-process: the gateway).
 	env map[string]string
+	// gatewayEnv adds settings for the gateway.
+	gatewayEnv map[string]string
 	// up reuses a fake upstream instead of starting one.
 	up *fakeupstream.Server
 }
@@ -117,6 +119,9 @@ func start(t *testing.T, mode string, opts options) *env {
 	}
 	if opts.providerKeys {
 		vars["OPENAI_API_KEY"], vars["ANTHROPIC_API_KEY"] = "sk-provider-openai", "sk-provider-anthropic"
+	}
+	for k, v := range opts.gatewayEnv {
+		vars[k] = v
 	}
 	// Settings the control plane reads (in split mode from its own
 	// environment).

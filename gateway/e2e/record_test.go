@@ -283,3 +283,21 @@ func TestResponseCache(t *testing.T) {
 		}
 	})
 }
+
+// The activity feed keeps an idle connection alive with heartbeats.
+func TestActivityHeartbeat(t *testing.T) {
+	forEachMode(t, options{gatewayEnv: map[string]string{"LUTHIEN_ACTIVITY_HEARTBEAT": "50ms"}}, func(t *testing.T, e *env) {
+		f := e.subscribe(t, "")
+		deadline := time.After(10 * time.Second)
+		for beats := 0; beats < 2; {
+			select {
+			case line := <-f.lines:
+				if line == ": heartbeat" {
+					beats++
+				}
+			case <-deadline:
+				t.Fatal("no heartbeats on an idle activity feed")
+			}
+		}
+	})
+}
