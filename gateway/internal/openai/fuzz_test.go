@@ -5,51 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/dialect/dialecttest"
 	"luthien.dev/gateway/internal/sse"
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
-
-// addGoldenSeeds adds every golden input stream, whole and event by event.
-func addGoldenSeeds(f *testing.F) {
-	paths, _ := filepath.Glob(filepath.Join("testdata", "*.sse"))
-	if len(paths) == 0 {
-		f.Fatal("no golden inputs")
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-		for _, ev := range bytes.SplitAfter(b, []byte("\n\n")) {
-			if len(ev) > 0 {
-				f.Add(ev)
-			}
-		}
-	}
-}
-
-// checkEvent fails unless ev and the messages it holds have their oneofs set.
-func checkEvent(t *testing.T, ev *cpv1.StreamEvent) {
-	t.Helper()
-	switch x := ev.GetEvent().(type) {
-	case nil:
-		t.Fatal("event with no oneof set")
-	case *cpv1.StreamEvent_ContentBlockStart:
-		if x.ContentBlockStart.GetBlock().GetBlock() == nil {
-			t.Fatalf("content_block_start without a block: %v", ev)
-		}
-	case *cpv1.StreamEvent_ContentBlockDelta:
-		if x.ContentBlockDelta.GetDelta() == nil {
-			t.Fatalf("content_block_delta without a delta: %v", ev)
-		}
-	}
-}
 
 // checkEncoded fails unless out is a series of SSE events whose data is
 // JSON or [DONE].
@@ -70,7 +31,7 @@ func checkEncoded(t *testing.T, out []byte) {
 // FuzzDecode: the decoder never panics, every event it returns is set, and
 // the encoder turns them into valid chunks.
 func FuzzDecode(f *testing.F) {
-	addGoldenSeeds(f)
+	dialecttest.AddGoldenSeeds(f)
 	f.Add([]byte("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":-1}]}}]}\n\n"))
 	f.Add([]byte("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0},{\"index\":1}]}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n"))
 	f.Add([]byte("data: [DONE]\n\ndata: [DONE]\n\n"))
@@ -95,7 +56,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("no events for %q", ev.Raw)
 			}
 			for _, e := range evs {
-				checkEvent(t, e)
+				dialecttest.CheckEvent(t, e)
 				var buf bytes.Buffer
 				if err := synthetic.Event(&buf, e, ev.Raw); err != nil {
 					t.Fatalf("encode %v: %v", e, err)

@@ -3,8 +3,6 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,55 +12,28 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"luthien.dev/gateway/internal/canon"
 	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/dialect/dialecttest"
 	"luthien.dev/gateway/internal/fakeupstream"
 	"luthien.dev/gateway/internal/sse"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // upstreamEvent is one SSE event of an input stream and what it decoded to.
-type upstreamEvent struct {
-	raw []byte
-	evs []*cpv1.StreamEvent
-}
+type upstreamEvent = dialecttest.UpstreamEvent
 
-// decodeStream decodes a whole stream, numbering the canonical events
-// 1, 2, 3, ... as the gateway does.
 func decodeStream(t testing.TB, in []byte) []upstreamEvent {
 	t.Helper()
-	dec := Dialect{}.NewDecoder()
-	rd := sse.NewReader(bytes.NewReader(in))
-	var out []upstreamEvent
-	seq := uint64(0)
-	for {
-		ev, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		raw := bytes.Clone(ev.Raw)
-		evs, err := dec.Decode(ev)
-		if err != nil {
-			t.Fatalf("decode %q: %v", raw, err)
-		}
-		if len(evs) == 0 {
-			t.Fatalf("decode %q: no events", raw)
-		}
-		for _, e := range evs {
-			seq++
-			e.Seq = seq
-		}
-		out = append(out, upstreamEvent{raw: raw, evs: evs})
-	}
+	return dialecttest.DecodeStream(t, Dialect{}, in)
 }
+
+var (
+	eventsJSON  = dialecttest.EventsJSON
+	checkGolden = dialecttest.CheckGolden
+)
 
 // encodeStream encodes every event with Event, the way the gateway does
 // when a policy changed them all: with its upstream event as template, or,
@@ -72,10 +43,10 @@ func encodeStream(t testing.TB, req dialect.Request, ups []upstreamEvent, templa
 	enc := Dialect{}.NewEncoder(req)
 	var buf bytes.Buffer
 	for _, u := range ups {
-		for _, ev := range u.evs {
+		for _, ev := range u.Evs {
 			var err error
 			if templates {
-				err = enc.Event(&buf, ev, u.raw)
+				err = enc.Event(&buf, ev, u.Raw)
 			} else {
 				c := proto.Clone(ev).(*cpv1.StreamEvent)
 				c.Seq = 0
@@ -95,44 +66,6 @@ var createdRE = regexp.MustCompile(`"created":\d+`)
 // clock when it has no upstream chunk to copy it from.
 func normalizeCreated(b []byte) []byte {
 	return createdRE.ReplaceAll(b, []byte(`"created":1700000000`))
-}
-
-// eventsJSON renders events as protojson, one compact line each. protojson
-// output is not byte-stable, hence the compaction through encoding/json.
-func eventsJSON(t testing.TB, ups []upstreamEvent) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, u := range ups {
-		for _, ev := range u.evs {
-			b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: false}.Marshal(ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Compact(&buf, b); err != nil {
-				t.Fatal(err)
-			}
-			buf.WriteByte('\n')
-		}
-	}
-	return buf.Bytes()
-}
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update after checking the change)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // input is a stream and the request that asked for it.
@@ -229,7 +162,7 @@ func TestRawRoundTrip(t *testing.T) {
 			enc := Dialect{}.NewEncoder(in.req)
 			var buf bytes.Buffer
 			for _, u := range decodeStream(t, in.in) {
-				if err := enc.Raw(&buf, u.raw, u.evs); err != nil {
+				if err := enc.Raw(&buf, u.Raw, u.Evs); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -252,7 +185,7 @@ func summarize(t testing.TB, ups []upstreamEvent) summary {
 	var acc canon.Accumulator
 	var s summary
 	for _, u := range ups {
-		for _, ev := range u.evs {
+		for _, ev := range u.Evs {
 			acc.Add(ev)
 			if e := ev.GetError(); e != nil {
 				s.errors = append(s.errors, e)
