@@ -39,6 +39,7 @@ func llmJudgeType() Type {
 		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["instructions"],"properties":{` + judgeSchemaProperties + `,` +
 			`"instructions":{"type":"string","minLength":1,"description":"what the judge enforces, in plain words"},` +
 			`"max_tokens":{"type":"integer","minimum":1,"default":4096}}}`,
+		HandlesErrors: true,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			j := &llmJudge{

@@ -25,6 +25,10 @@ type Type struct {
 	ConfigSchema string
 	// New builds a policy of this class.
 	New Factory
+	// HandlesErrors marks classes that read on_error and timeout
+	// themselves (the judges); every other class gets them from the
+	// registry (guard.go).
+	HandlesErrors bool
 }
 
 // Registry maps class names and aliases to policy types. It is immutable
@@ -65,6 +69,13 @@ func (r *Registry) add(t Type) error {
 			return fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev)
 		}
 	}
+	if !t.HandlesErrors {
+		schema, err := withGuardSchema(t.ConfigSchema)
+		if err != nil {
+			return fmt.Errorf("new registry: policy type %q: %w", t.Class, err)
+		}
+		t.ConfigSchema = schema
+	}
 	for _, name := range append([]string{t.Class}, t.Aliases...) {
 		r.names[name] = t.Class
 	}
@@ -100,11 +111,25 @@ func (r *Registry) Build(class string, cfg map[string]any) (Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
 	}
-	p, err := t.New(normalized)
+	if t.HandlesErrors {
+		p, err := t.New(normalized)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", t.Class, err)
+		}
+		return p, nil
+	}
+	onError, timeout, rest, err := splitGuard(normalized)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
 	}
-	return p, nil
+	p, err := t.New(rest)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
+	}
+	if onError == onErrorBlock && timeout == 0 {
+		return p, nil
+	}
+	return &guarded{Policy: p, class: t.Class, onError: onError, timeout: timeout}, nil
 }
 
 // Types lists the registered policy types, sorted by class.

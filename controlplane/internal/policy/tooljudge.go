@@ -34,6 +34,7 @@ func toolCallJudgeType() Type {
 			`"probability_threshold":{"type":"number","minimum":0,"maximum":1,"default":0.6,"description":"block when the judge's probability is at least this"},` +
 			`"judge_instructions":{"type":"string","description":"the judge's system prompt; it must ask for {\"probability\":p,\"explanation\":\"...\"}"},` +
 			`"blocked_message_template":{"type":"string","description":"notice replacing a blocked call; placeholders {tool_name}, {tool_arguments}, {probability:.2f}, {explanation}","default":` + jsonQuote(defaultBlockedTemplate) + `}}}`,
+		HandlesErrors: true,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			j := &toolCallJudge{
