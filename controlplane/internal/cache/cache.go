@@ -89,6 +89,19 @@ func (c *Cache) Key(format cpv1.ClientFormat, body []byte, scope string) (string
 	if !c.Enabled() {
 		return "", false
 	}
+	if c.mode == ModeTemperature0 {
+		// Most requests are not cacheable: tell from the temperature alone
+		// before building the whole document.
+		var probe struct {
+			Temperature *json.Number `json:"temperature"`
+		}
+		if err := json.Unmarshal(body, &probe); err != nil || probe.Temperature == nil {
+			return "", false
+		}
+		if f, err := probe.Temperature.Float64(); err != nil || f != 0 {
+			return "", false
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var req map[string]any

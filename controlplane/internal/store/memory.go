@@ -68,8 +68,11 @@ func (m *Memory) WriteBatch(_ context.Context, calls []*Call, events []Event) er
 			continue
 		}
 		mc.keys[e.Key] = true
-		ev := proto.CloneOf(e.Event)
+		// Queued events are immutable (Writer): kept as they are, copied
+		// only to add a missing time. Readers get copies.
+		ev := e.Event
 		if ev.GetTime() == nil {
+			ev = proto.CloneOf(ev)
 			ev.Time = nowProto()
 		}
 		mc.events = append(mc.events, ev)

@@ -16,7 +16,8 @@ var ErrRejected = errors.New("rejected by the store")
 
 // Writer writes one batch of call rows and events, all or nothing. Call
 // rows are upserted by call id; events already stored (same call id and
-// key) are skipped, so a batch can be retried after a failure.
+// key) are skipped, so a batch can be retried after a failure. Events are
+// immutable once queued: a writer may keep them without copying.
 type Writer interface {
 	WriteBatch(ctx context.Context, calls []*Call, events []Event) error
 }
