@@ -108,8 +108,28 @@ func prepareRecord(rec *cpv1.CallRecord) (*store.Call, []store.Event) {
 		}
 		events = append(events, store.Event{Key: fmt.Sprintf("g%d:%s", i, ev.GetEventType()), Event: ev})
 	}
+	// Bodies the gateway sent once because no policy changed them.
+	events = appendUnchanged(events, rec.GetRequestUnchanged(), "request.received", "request.final", len(rec.GetEvents()))
+	events = appendUnchanged(events, rec.GetResponseUnchanged(), "response.original", "response.final", len(rec.GetEvents())+1)
 	text, preview := store.ConversationText(request, rec.GetFinalResponse())
 	return &store.Call{Summary: sum, Preview: preview, Text: text}, events
+}
+
+// appendUnchanged adds the final event of a body a policy left unchanged,
+// sharing the original's (redacted, no longer mutated) payload. Its key
+// is positional like the others, so a resent record adds nothing.
+func appendUnchanged(events []store.Event, unchanged bool, original, final string, pos int) []store.Event {
+	if !unchanged {
+		return events
+	}
+	for _, e := range events {
+		if e.Event.GetEventType() == original {
+			ev := &cpv1.CallEvent{CallId: e.Event.GetCallId(), SessionId: e.Event.GetSessionId(),
+				EventType: final, Time: e.Event.GetTime(), Payload: e.Event.GetPayload()}
+			return append(events, store.Event{Key: fmt.Sprintf("g%d:%s", pos, final), Event: ev})
+		}
+	}
+	return events
 }
 
 // recentSet remembers the last n strings added.

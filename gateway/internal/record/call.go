@@ -53,37 +53,25 @@ func (c *Call) Record() *cpv1.CallRecord {
 		s.TtftMs = ms(c.FirstByte.Sub(c.Started))
 	}
 	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage, FinalRequest: c.RequestFinal}
-	// A body no policy changed is the same bytes twice (received and
-	// final, original and final): it is converted once and its payload
-	// shared, which nothing mutates.
-	var converted []struct {
-		body    []byte
-		payload *structpb.Struct
-	}
-	payload := func(body []byte) *structpb.Struct {
-		for _, p := range converted {
-			if bytes.Equal(p.body, body) {
-				return p.payload
-			}
-		}
-		p := Payload(body)
-		converted = append(converted, struct {
-			body    []byte
-			payload *structpb.Struct
-		}{body, p})
-		return p
-	}
+	// A body no policy changed crosses the wire once: the control plane
+	// records its final event from the original.
+	rec.RequestUnchanged = c.RequestReceived != nil && bytes.Equal(c.RequestReceived, c.RequestFinal)
+	rec.ResponseUnchanged = c.ResponseOriginal != nil && bytes.Equal(c.ResponseOriginal, c.ResponseFinal)
 	add := func(typ string, at time.Time, body []byte) {
 		if body == nil {
 			return
 		}
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: c.ID, SessionId: c.SessionID, EventType: typ,
-			Time: timestamppb.New(at), Payload: payload(body)})
+			Time: timestamppb.New(at), Payload: Payload(body)})
 	}
 	add("request.received", c.Started, c.RequestReceived)
-	add("request.final", c.Started, c.RequestFinal)
+	if !rec.RequestUnchanged {
+		add("request.final", c.Started, c.RequestFinal)
+	}
 	add("response.original", c.Finished, c.ResponseOriginal)
-	add("response.final", c.Finished, c.ResponseFinal)
+	if !rec.ResponseUnchanged {
+		add("response.final", c.Finished, c.ResponseFinal)
+	}
 	if c.Error != "" {
 		errJSON, _ := json.Marshal(map[string]any{"message": c.Error, "status": c.Status})
 		add("error", c.Finished, errJSON)

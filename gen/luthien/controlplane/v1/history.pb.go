@@ -285,9 +285,15 @@ type CallRecord struct {
 	FinalResponse *Message `protobuf:"bytes,3,opt,name=final_response,json=finalResponse,proto3" json:"final_response,omitempty"`
 	// The request as sent upstream (raw client JSON); the cache key of the
 	// response above.
-	FinalRequest  []byte `protobuf:"bytes,4,opt,name=final_request,json=finalRequest,proto3" json:"final_request,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FinalRequest []byte `protobuf:"bytes,4,opt,name=final_request,json=finalRequest,proto3" json:"final_request,omitempty"`
+	// The request went upstream as received: the record carries no
+	// request.final event and the control plane records it from
+	// request.received (the body crosses the wire once).
+	RequestUnchanged bool `protobuf:"varint,5,opt,name=request_unchanged,json=requestUnchanged,proto3" json:"request_unchanged,omitempty"`
+	// Likewise for response.final and response.original.
+	ResponseUnchanged bool `protobuf:"varint,6,opt,name=response_unchanged,json=responseUnchanged,proto3" json:"response_unchanged,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CallRecord) Reset() {
@@ -346,6 +352,20 @@ func (x *CallRecord) GetFinalRequest() []byte {
 		return x.FinalRequest
 	}
 	return nil
+}
+
+func (x *CallRecord) GetRequestUnchanged() bool {
+	if x != nil {
+		return x.RequestUnchanged
+	}
+	return false
+}
+
+func (x *CallRecord) GetResponseUnchanged() bool {
+	if x != nil {
+		return x.ResponseUnchanged
+	}
+	return false
 }
 
 type RecordCallsRequest struct {
@@ -1756,13 +1776,15 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"intervened\x18\x0e \x01(\bR\n" +
 	"intervened\x12'\n" +
 	"\x0fpolicy_revision\x18\x0f \x01(\tR\x0epolicyRevision\x12\x14\n" +
-	"\x05error\x18\x10 \x01(\tR\x05error\"\xf6\x01\n" +
+	"\x05error\x18\x10 \x01(\tR\x05error\"\xd2\x02\n" +
 	"\n" +
 	"CallRecord\x12>\n" +
 	"\asummary\x18\x01 \x01(\v2$.luthien.controlplane.v1.CallSummaryR\asummary\x12:\n" +
 	"\x06events\x18\x02 \x03(\v2\".luthien.controlplane.v1.CallEventR\x06events\x12G\n" +
 	"\x0efinal_response\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\rfinalResponse\x12#\n" +
-	"\rfinal_request\x18\x04 \x01(\fR\ffinalRequest\"O\n" +
+	"\rfinal_request\x18\x04 \x01(\fR\ffinalRequest\x12+\n" +
+	"\x11request_unchanged\x18\x05 \x01(\bR\x10requestUnchanged\x12-\n" +
+	"\x12response_unchanged\x18\x06 \x01(\bR\x11responseUnchanged\"O\n" +
 	"\x12RecordCallsRequest\x129\n" +
 	"\x05calls\x18\x01 \x03(\v2#.luthien.controlplane.v1.CallRecordR\x05calls\"K\n" +
 	"\x13RecordCallsResponse\x12\x1a\n" +
