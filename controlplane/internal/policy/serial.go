@@ -158,28 +158,28 @@ func (s *serialStream) run(ctx context.Context, i int, evs []*cpv1.StreamEvent, 
 		return Emit{Events: evs}, nil
 	}
 	var out []*cpv1.StreamEvent
-	for _, ev := range evs {
-		emit, err := s.stages[i].OnEvent(ctx, ev)
+	// feed takes one hook's output; an End stops this stage and finishes
+	// the chain with what it has.
+	feed := func(emit Emit, err error) (Emit, bool, error) {
 		if err != nil {
-			return Emit{}, fmt.Errorf("serial: %s: %w", s.names[i], err)
+			return Emit{}, true, fmt.Errorf("serial: %s: %w", s.names[i], err)
 		}
 		out = append(out, emit.Events...)
-		if emit.End {
-			rest, err := s.run(ctx, i+1, out, "", true)
-			rest.End = true
-			return rest, err
+		if !emit.End {
+			return Emit{}, false, nil
+		}
+		rest, err := s.run(ctx, i+1, out, "", true)
+		rest.End = true
+		return rest, true, err
+	}
+	for _, ev := range evs {
+		if res, done, err := feed(s.stages[i].OnEvent(ctx, ev)); done {
+			return res, err
 		}
 	}
 	if end {
-		emit, err := s.stages[i].OnEnd(ctx, upstreamErr)
-		if err != nil {
-			return Emit{}, fmt.Errorf("serial: %s: %w", s.names[i], err)
-		}
-		out = append(out, emit.Events...)
-		if emit.End {
-			rest, err := s.run(ctx, i+1, out, "", true)
-			rest.End = true
-			return rest, err
+		if res, done, err := feed(s.stages[i].OnEnd(ctx, upstreamErr)); done {
+			return res, err
 		}
 	}
 	return s.run(ctx, i+1, out, upstreamErr, end)

@@ -415,27 +415,30 @@ func (p *Postgres) Search(ctx context.Context, query string, limit int) ([]*cpv1
 // batch rows per statement, and returns how many calls and events it
 // deleted.
 func (p *Postgres) Purge(ctx context.Context, cutoff time.Time, batch int) (calls, events int64, err error) {
-	for {
-		tag, err := p.pool.Exec(ctx, `DELETE FROM call_events WHERE id IN
-			(SELECT id FROM call_events WHERE created_at < $1 LIMIT $2)`, cutoff, batch)
-		if err != nil {
-			return calls, events, fmt.Errorf("store: purge events: %w", err)
-		}
-		events += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batch) {
-			break
-		}
+	events, err = p.purge(ctx, `DELETE FROM call_events WHERE id IN
+		(SELECT id FROM call_events WHERE created_at < $1 LIMIT $2)`, cutoff, batch)
+	if err != nil {
+		return 0, events, fmt.Errorf("store: purge events: %w", err)
 	}
-	for {
-		tag, err := p.pool.Exec(ctx, `DELETE FROM calls WHERE call_id IN
-			(SELECT call_id FROM calls WHERE started_at < $1 LIMIT $2)`, cutoff, batch)
-		if err != nil {
-			return calls, events, fmt.Errorf("store: purge calls: %w", err)
-		}
-		calls += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batch) {
-			break
-		}
+	calls, err = p.purge(ctx, `DELETE FROM calls WHERE call_id IN
+		(SELECT call_id FROM calls WHERE started_at < $1 LIMIT $2)`, cutoff, batch)
+	if err != nil {
+		return calls, events, fmt.Errorf("store: purge calls: %w", err)
 	}
 	return calls, events, nil
+}
+
+// purge runs a batched delete until a batch deletes fewer than batch rows.
+func (p *Postgres) purge(ctx context.Context, query string, cutoff time.Time, batch int) (int64, error) {
+	var n int64
+	for {
+		tag, err := p.pool.Exec(ctx, query, cutoff, batch)
+		if err != nil {
+			return n, err
+		}
+		n += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return n, nil
+		}
+	}
 }
