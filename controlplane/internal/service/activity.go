@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"luthien.dev/controlplane/internal/activity"
+	"luthien.dev/controlplane/internal/store"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -52,7 +53,7 @@ func (s *ActivityService) StreamActivity(req *cpv1.StreamActivityRequest, stream
 			if !ok {
 				return status.Error(codes.Unavailable, "activity feed closed")
 			}
-			if err := stream.Send(&cpv1.StreamActivityResponse{Event: ev, Dropped: sub.TakeDropped()}); err != nil {
+			if err := stream.Send(&cpv1.StreamActivityResponse{Event: store.Readable(ev), Dropped: sub.TakeDropped()}); err != nil {
 				return err
 			}
 		case <-s.done:

@@ -126,7 +126,7 @@ func (s *HistoryService) GetCall(ctx context.Context, req *cpv1.GetCallRequest) 
 	if err != nil {
 		return nil, s.queryError(ctx, "get call "+req.GetCallId(), err)
 	}
-	return &cpv1.GetCallResponse{Call: call, Events: events}, nil
+	return &cpv1.GetCallResponse{Call: call, Events: store.ReadableAll(events)}, nil
 }
 
 // GetCallDiff compares the original and final request and response of a
@@ -141,14 +141,17 @@ func (s *HistoryService) GetCallDiff(ctx context.Context, req *cpv1.GetCallDiffR
 	if err != nil {
 		return nil, s.queryError(ctx, "get call "+req.GetCallId(), err)
 	}
-	last := map[string]*structpb.Struct{}
+	last := map[string]*cpv1.CallEvent{}
 	for _, ev := range events {
-		last[ev.GetEventType()] = ev.GetPayload()
+		last[ev.GetEventType()] = ev
+	}
+	diff := func(original, final string) *cpv1.JSONDiff {
+		return store.Diff(payloadOf(last[original]), payloadOf(last[final]))
 	}
 	return &cpv1.GetCallDiffResponse{
 		CallId:   req.GetCallId(),
-		Request:  store.Diff(last["request.received"], last["request.final"]),
-		Response: store.Diff(last["response.original"], last["response.final"]),
+		Request:  diff("request.received", "request.final"),
+		Response: diff("response.original", "response.final"),
 	}, nil
 }
 
@@ -181,7 +184,7 @@ func (s *HistoryService) GetSession(ctx context.Context, req *cpv1.GetSessionReq
 	out := &cpv1.GetSessionResponse{Session: sum, Turns: make([]*cpv1.SessionTurn, len(turns))}
 	for i, t := range turns {
 		out.Turns[i] = &cpv1.SessionTurn{
-			Call: t.Call, Request: t.Request.GetPayload(), Response: t.Response.GetPayload(), PolicyEvents: t.PolicyEvents,
+			Call: t.Call, Request: payloadOf(t.Request), Response: payloadOf(t.Response), PolicyEvents: store.ReadableAll(t.PolicyEvents),
 		}
 	}
 	return out, nil
@@ -218,4 +221,13 @@ func (s *HistoryService) GetStats(context.Context, *cpv1.GetStatsRequest) (*cpv1
 		out.ActivityDropped = a.Dropped()
 	}
 	return out, nil
+}
+
+// payloadOf returns an event's payload for a reader, nil without an
+// event.
+func payloadOf(ev *cpv1.CallEvent) *structpb.Struct {
+	if ev == nil {
+		return nil
+	}
+	return store.PayloadStruct(ev)
 }

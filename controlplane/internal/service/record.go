@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"luthien.dev/controlplane/internal/store"
@@ -85,7 +84,7 @@ func prepareRecord(rec *cpv1.CallRecord) (*store.Call, []store.Event) {
 	sum := rec.GetSummary()
 	sum.Error = store.RedactString(sum.GetError())
 	events := make([]store.Event, 0, len(rec.GetEvents()))
-	var request *structpb.Struct
+	var request []byte
 	for i, ev := range rec.GetEvents() {
 		if ev == nil {
 			continue
@@ -99,12 +98,9 @@ func prepareRecord(rec *cpv1.CallRecord) (*store.Call, []store.Event) {
 		if ev.Time == nil {
 			ev.Time = timestamppb.Now()
 		}
-		if ev.Payload == nil {
-			ev.Payload = &structpb.Struct{}
-		}
-		store.RedactStruct(ev.Payload)
+		store.TakePayload(ev)
 		if ev.EventType == "request.received" {
-			request = ev.Payload
+			request = ev.PayloadJson
 		}
 		events = append(events, store.Event{Key: fmt.Sprintf("g%d:%s", i, ev.GetEventType()), Event: ev})
 	}
@@ -125,7 +121,7 @@ func appendUnchanged(events []store.Event, unchanged bool, original, final strin
 	for _, e := range events {
 		if e.Event.GetEventType() == original {
 			ev := &cpv1.CallEvent{CallId: e.Event.GetCallId(), SessionId: e.Event.GetSessionId(),
-				EventType: final, Time: e.Event.GetTime(), Payload: e.Event.GetPayload()}
+				EventType: final, Time: e.Event.GetTime(), PayloadJson: e.Event.GetPayloadJson()}
 			return append(events, store.Event{Key: fmt.Sprintf("g%d:%s", pos, final), Event: ev})
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"luthien.dev/controlplane/internal/policy"
@@ -45,29 +43,24 @@ func (r *EventRecorder) Record(ctx context.Context, ev policy.Event) {
 	}
 	ce := &cpv1.CallEvent{
 		CallId: ev.CallID, SessionId: ev.SessionID, EventType: ev.Type,
-		Time: timestamppb.New(at), Payload: detailsStruct(ev.Details),
+		Time: timestamppb.New(at), PayloadJson: detailsJSON(ev.Details),
 	}
-	store.RedactStruct(ce.Payload)
+	store.TakePayload(ce)
 	r.queue.Enqueue(nil, []store.Event{{Key: "p:" + randomKey(), Event: ce}})
 	r.feed.Publish(ce)
 }
 
-// detailsStruct converts JSON-like details to a Struct (through JSON, so
-// any marshallable value works); unmarshallable details become an error
-// note.
-func detailsStruct(details map[string]any) *structpb.Struct {
-	s := &structpb.Struct{}
+// detailsJSON converts JSON-like details to the text of a JSON object;
+// unmarshallable details become an error note.
+func detailsJSON(details map[string]any) []byte {
 	if len(details) == 0 {
-		return s
+		return nil
 	}
 	b, err := json.Marshal(details)
-	if err == nil {
-		err = protojson.Unmarshal(b, s)
-	}
 	if err != nil {
-		return &structpb.Struct{Fields: map[string]*structpb.Value{"details_error": structpb.NewStringValue(err.Error())}}
+		b, _ = json.Marshal(map[string]string{"details_error": err.Error()})
 	}
-	return s
+	return b
 }
 
 // randomKey returns a fresh random event key.

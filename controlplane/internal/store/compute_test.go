@@ -4,27 +4,35 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 func TestRedact(t *testing.T) {
-	s := jsonStruct(t, `{
+	in := []byte(`{
 		"headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "cookie": "a=b", "user-agent": "ua"},
 		"api_key": "plain", "nested": [{"Set-Cookie": "s"}, "my key is sk-ant-api03-SECRETSECRET ok"],
-		"note": "token: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "short": "sk-abc", "n": 3}`)
-	RedactStruct(s)
-	out, _ := protojson.Marshal(s)
+		"note": "token: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "short": "sk-abc", "n": 3.50}`)
+	out := RedactJSON(in)
 	for _, secret := range []string{"Bearer abc", `"k"`, "a=b", "plain", `"s"`, "SECRETSECRET", "eyJhbGci"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("redacted payload still contains %s: %s", secret, out)
 		}
 	}
-	for _, kept := range []string{`"ua"`, "my key is [redacted] ok", "sk-abc", `"n":3`} {
+	for _, kept := range []string{`"ua"`, "my key is [redacted] ok", "sk-abc", `"n":3.50`} {
 		if !strings.Contains(strings.ReplaceAll(string(out), " ", ""), strings.ReplaceAll(kept, " ", "")) {
 			t.Errorf("redacted payload lost %s: %s", kept, out)
 		}
+	}
+	// A key spelled with escapes is still a key.
+	if out := RedactJSON([]byte(`{"\u0061pi_key":"hidden"}`)); strings.Contains(string(out), "hidden") {
+		t.Errorf("escaped key kept its value: %s", out)
+	}
+	// Nothing to redact: the very bytes come back.
+	clean := []byte(`{"model":"m",  "messages":[{"role":"user","content":"hi"}]}`)
+	if out := RedactJSON(clean); &out[0] != &clean[0] || len(out) != len(clean) {
+		t.Errorf("a clean document was rewritten: %s", out)
 	}
 	m := RedactMap(map[string]any{"API-KEY": "x", "list": []any{"sk-1234567890abcdef"}}).(map[string]any)
 	if m["API-KEY"] != Redacted || m["list"].([]any)[0] != Redacted {
@@ -65,7 +73,7 @@ func TestDiff(t *testing.T) {
 }
 
 func TestConversationText(t *testing.T) {
-	anthropicReq := jsonStruct(t, `{"system":[{"type":"text","text":"You are terse."}],"messages":[
+	anthropicReq := []byte(`{"system":[{"type":"text","text":"You are terse."}],"messages":[
 		{"role":"user","content":[{"type":"text","text":"List files, key sk-live-0123456789"}]},
 		{"role":"assistant","content":[{"type":"tool_use","name":"bash","input":{"command":"ls"}}]},
 		{"role":"user","content":[{"type":"tool_result","content":[{"type":"text","text":"a.txt"}]}]}]}`)
@@ -85,7 +93,7 @@ func TestConversationText(t *testing.T) {
 	if preview != "List files, key [redacted]" {
 		t.Errorf("preview = %q", preview)
 	}
-	openaiReq := jsonStruct(t, `{"messages":[{"role":"system","content":"sys"},{"role":"user","content":"`+strings.Repeat("é", 300)+`"},
+	openaiReq := []byte(`{"messages":[{"role":"system","content":"sys"},{"role":"user","content":"` + strings.Repeat("é", 300) + `"},
 		{"role":"assistant","tool_calls":[{"function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]}]}`)
 	text, preview = ConversationText(openaiReq, nil)
 	if !strings.Contains(text, "sys") || !strings.Contains(text, `get_weather {"city":"Oslo"}`) {
@@ -119,5 +127,36 @@ func TestRedactString(t *testing.T) {
 		if got := RedactString(in); got != want {
 			t.Errorf("RedactString(%s)\n = %s\nwant %s", in, got, want)
 		}
+	}
+}
+
+func TestTakePayload(t *testing.T) {
+	body := []byte(`{"model":"m","messages":[]}`)
+	tests := []struct {
+		name string
+		ev   *cpv1.CallEvent
+		want string
+	}{
+		{"object kept as sent", &cpv1.CallEvent{PayloadJson: body}, string(body)},
+		{"not an object", &cpv1.CallEvent{PayloadJson: []byte(`upstream said "no"`)}, `{"raw":"upstream said \"no\""}`},
+		{"an array", &cpv1.CallEvent{PayloadJson: []byte(`[1,2]`)}, `{"raw":"[1,2]"}`},
+		{"broken object", &cpv1.CallEvent{PayloadJson: []byte(`{"a":`)}, `{"raw":"{\"a\":"}`},
+		{"a Struct from a writer", &cpv1.CallEvent{Payload: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"n": structpb.NewNumberValue(2)}}}, `{"n":2}`},
+		{"payload_json wins", &cpv1.CallEvent{PayloadJson: []byte(`{"a":1}`), Payload: &structpb.Struct{}}, `{"a":1}`},
+		{"nothing", &cpv1.CallEvent{}, `{}`},
+		{"a credential", &cpv1.CallEvent{PayloadJson: []byte(`{"headers":{"x-api-key":"secret1"}}`)}, `{"headers":{"x-api-key":"[redacted]"}}`},
+	}
+	for _, tt := range tests {
+		TakePayload(tt.ev)
+		if got := string(tt.ev.GetPayloadJson()); got != tt.want || tt.ev.GetPayload() != nil {
+			t.Errorf("%s: payload_json %s (payload %v), want %s", tt.name, got, tt.ev.GetPayload(), tt.want)
+		}
+	}
+	// Readers get a Struct, in a copy: the stored event keeps its text.
+	ev := &cpv1.CallEvent{EventType: "request.received", PayloadJson: body}
+	r := Readable(ev)
+	if r == ev || len(r.GetPayloadJson()) != 0 || r.GetPayload().GetFields()["model"].GetStringValue() != "m" || len(ev.GetPayloadJson()) == 0 {
+		t.Errorf("Readable = %v (stored %v)", r, ev)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -72,11 +70,7 @@ func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event
 			ev := e.Event
 			callIDs[i], keys[i], sessions[i], types[i] = clean(ev.GetCallId()), clean(e.Key), clean(ev.GetSessionId()), clean(ev.GetEventType())
 			times[i] = eventTime(ev)
-			payload, err := protojson.Marshal(ev.GetPayload())
-			if err != nil || ev.GetPayload() == nil {
-				payload = []byte("{}")
-			}
-			payloads[i] = cleanJSON(string(payload))
+			payloads[i] = cleanJSON(string(PayloadJSON(ev)))
 		}
 		b.Queue(insertEvents, callIDs, keys, sessions, types, times, payloads)
 	}
@@ -301,15 +295,10 @@ func (p *Postgres) events(ctx context.Context, q querier, where string, args ...
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cpv1.CallEvent, error) {
 		var ev cpv1.CallEvent
 		var at time.Time
-		var payload string
-		if err := r.Scan(&ev.CallId, &ev.SessionId, &ev.EventType, &at, &payload); err != nil {
+		if err := r.Scan(&ev.CallId, &ev.SessionId, &ev.EventType, &at, &ev.PayloadJson); err != nil {
 			return nil, err
 		}
 		ev.Time = timestamppb.New(at)
-		ev.Payload = &structpb.Struct{}
-		if err := protojson.Unmarshal([]byte(payload), ev.Payload); err != nil {
-			return nil, fmt.Errorf("payload of %s: %w", ev.EventType, err)
-		}
 		return &ev, nil
 	})
 	if err != nil {

@@ -1,10 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"regexp"
 	"strings"
-
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Redacted replaces every credential removed from a record.
@@ -59,37 +59,10 @@ func RedactString(s string) string {
 	return secretPattern.ReplaceAllString(s, Redacted)
 }
 
-// RedactStruct removes credentials from s in place, at any depth: the
-// values of credential keys become Redacted and API keys inside strings
-// are replaced.
-func RedactStruct(s *structpb.Struct) {
-	if s == nil {
-		return
-	}
-	for k, v := range s.Fields {
-		if IsSecretKey(k) {
-			s.Fields[k] = structpb.NewStringValue(Redacted)
-			continue
-		}
-		redactValue(v)
-	}
-}
-
-func redactValue(v *structpb.Value) {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		k.StringValue = RedactString(k.StringValue)
-	case *structpb.Value_StructValue:
-		RedactStruct(k.StructValue)
-	case *structpb.Value_ListValue:
-		for _, e := range k.ListValue.GetValues() {
-			redactValue(e)
-		}
-	}
-}
-
-// RedactMap removes credentials from a JSON-like value in place, like
-// RedactStruct, and returns it (strings cannot be changed in place).
+// RedactMap removes credentials from a JSON-like value in place, at any
+// depth: the values of credential keys become Redacted and API keys inside
+// strings are replaced. It returns the value (strings cannot be changed in
+// place).
 func RedactMap(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -111,4 +84,54 @@ func RedactMap(v any) any {
 	default:
 		return v
 	}
+}
+
+// secretHints are what every credential RedactString or a secret key
+// catches contains, lower-cased, and the escape that could spell a key in
+// JSON without them.
+var secretHints = []string{"sk-", "bearer", "key", "cookie", "authorization", `\u`}
+
+// RedactJSON removes credentials from the text of a JSON document as
+// RedactMap does from its tree. Text without a hint of one (secretHints, in
+// any case) is returned as it is, which is most bodies; the rest is
+// decoded (numbers kept as written), redacted and encoded again. Text that
+// is not JSON is redacted as a string.
+func RedactJSON(b []byte) []byte {
+	if !mayHoldSecret(b) {
+		return b
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return []byte(RedactString(string(b)))
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(RedactMap(v)); err != nil {
+		return []byte(RedactString(string(b)))
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+}
+
+// mayHoldSecret reports whether b contains one of secretHints, ignoring
+// ASCII case, in one pass over b.
+func mayHoldSecret(b []byte) bool {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		switch c {
+		case 's', 'b', 'k', 'c', 'a', '\\':
+		default:
+			continue
+		}
+		for _, h := range secretHints {
+			if h[0] == c && len(b)-i >= len(h) && bytes.EqualFold(b[i:i+len(h)], []byte(h)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -79,11 +79,11 @@ func record(t testing.TB, id, session, model, userText, answer string, minute in
 	if intervened {
 		sum.Status = 403
 	}
-	req := jsonStruct(t, fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}]}`, model, userText))
-	resp := jsonStruct(t, fmt.Sprintf(`{"content":[{"type":"text","text":%q}]}`, answer))
-	ev := func(i int, typ string, payload *structpb.Struct) Event {
+	req := fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":%q}]}`, model, userText)
+	resp := fmt.Appendf(nil, `{"content":[{"type":"text","text":%q}]}`, answer)
+	ev := func(i int, typ string, payload []byte) Event {
 		return Event{Key: fmt.Sprintf("g%d:%s", i, typ), Event: &cpv1.CallEvent{
-			CallId: id, SessionId: session, EventType: typ, Time: timestamppb.New(at.Add(time.Duration(i) * time.Millisecond)), Payload: payload}}
+			CallId: id, SessionId: session, EventType: typ, Time: timestamppb.New(at.Add(time.Duration(i) * time.Millisecond)), PayloadJson: payload}}
 	}
 	msg := &cpv1.Message{Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: answer}}}}}
 	text, preview := ConversationText(req, msg)
@@ -139,7 +139,7 @@ func TestWriteAndGetCall(t *testing.T) {
 		if !slices.Equal(types, want) {
 			t.Errorf("event types %v, want %v (in time order, no duplicates)", types, want)
 		}
-		if p := evs[2].GetPayload().GetFields()["probability"].GetNumberValue(); p != 0.25 {
+		if p := PayloadStruct(evs[2]).GetFields()["probability"].GetNumberValue(); p != 0.25 {
 			t.Errorf("policy payload probability = %v", p)
 		}
 		if _, _, err := b.GetCall(ctx, "absent"); !errors.Is(err, ErrNotFound) {
@@ -245,7 +245,7 @@ func TestSessions(t *testing.T) {
 		if sum.GetTurns() != 2 || len(turns) != 2 || turns[0].Call.GetCallId() != "a1" || turns[1].Call.GetCallId() != "a2" {
 			t.Fatalf("GetSession = %v with turns %v", sum, turns)
 		}
-		if got := turns[0].Request.GetPayload().GetFields()["messages"].GetListValue().GetValues()[0].GetStructValue().GetFields()["content"].GetStringValue(); got != "first question" {
+		if got := PayloadStruct(turns[0].Request).GetFields()["messages"].GetListValue().GetValues()[0].GetStructValue().GetFields()["content"].GetStringValue(); got != "first question" {
 			t.Errorf("turn 1 request content %q", got)
 		}
 		if turns[1].Response.GetEventType() != "response.final" || len(turns[1].PolicyEvents) != 1 || len(turns[0].PolicyEvents) != 0 {
@@ -361,14 +361,14 @@ func TestPostgresStoresNULs(t *testing.T) {
 	p := NewPostgres(newPool(t, dbtest.NewDatabase(t)))
 	call, events := record(t, "nul", "s", "m", "ab", "cd", 0, false)
 	call.Summary.SessionId, call.Text = "s\x00", "a\x00b"
-	events[0].Event.Payload = jsonStruct(t, `{"text":"x\u0000y","literal":"\\u0000 stays","k\u0000":1}`)
+	events[0].Event.PayloadJson = []byte(`{"text":"x\u0000y","literal":"\\u0000 stays","k\u0000":1}`)
 	write(t, p, []*Call{call}, events)
 	got, evs, err := p.GetCall(context.Background(), "nul")
 	if err != nil {
 		t.Fatalf("GetCall: %v", err)
 	}
-	f := evs[0].GetPayload().GetFields()
+	f := PayloadStruct(evs[0]).GetFields()
 	if got.GetSessionId() != "s" || f["text"].GetStringValue() != "xy" || f["literal"].GetStringValue() != `\u0000 stays` || f["k"] == nil {
-		t.Errorf("stored %v with payload %v", got, evs[0].GetPayload())
+		t.Errorf("stored %v with payload %s", got, evs[0].GetPayloadJson())
 	}
 }

@@ -1,20 +1,20 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/types/known/structpb"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // ConversationText extracts what search runs over from a request body (in
-// either client format, as an event payload) and the final response: the
-// system prompt, every message's text, tool inputs and results, and the
+// either client format, as JSON text) and the final response: the system
+// prompt, every message's text, tool inputs and results, and the
 // response's text and tool calls. It also returns the preview: the start
 // of the first user message. The result is redacted and bounded.
-func ConversationText(request *structpb.Struct, response *cpv1.Message) (text, preview string) {
+func ConversationText(request []byte, response *cpv1.Message) (text, preview string) {
 	var b strings.Builder
 	add := func(s string) {
 		s = strings.TrimSpace(s)
@@ -26,21 +26,21 @@ func ConversationText(request *structpb.Struct, response *cpv1.Message) (text, p
 		}
 		b.WriteString(s)
 	}
-	fields := request.GetFields()
-	collectText(fields["system"], add)
-	for _, m := range fields["messages"].GetListValue().GetValues() {
-		msg := m.GetStructValue().GetFields()
-		if preview == "" && msg["role"].GetStringValue() == "user" {
-			collectText(msg["content"], func(s string) {
+	// Fields of an unexpected type are skipped, the rest is read.
+	var req textRequest
+	_ = json.Unmarshal(request, &req)
+	collectText(req.System, add)
+	for _, m := range req.Messages {
+		if preview == "" && m.Role == "user" {
+			collectText(m.Content, func(s string) {
 				if preview == "" {
 					preview = strings.TrimSpace(s)
 				}
 			})
 		}
-		collectText(msg["content"], add)
-		for _, tc := range msg["tool_calls"].GetListValue().GetValues() {
-			fn := tc.GetStructValue().GetFields()["function"].GetStructValue().GetFields()
-			add(fn["name"].GetStringValue() + " " + fn["arguments"].GetStringValue())
+		collectText(m.Content, add)
+		for _, tc := range m.ToolCalls {
+			add(tc.Function.Name + " " + tc.Function.Arguments)
 		}
 	}
 	for _, block := range response.GetContent() {
@@ -54,26 +54,66 @@ func ConversationText(request *structpb.Struct, response *cpv1.Message) (text, p
 	return truncateUTF8(RedactString(b.String()), maxTextBytes), truncateRunes(RedactString(preview), previewRunes)
 }
 
+// textRequest is what ConversationText reads of a request, in either
+// client format.
+type textRequest struct {
+	System   json.RawMessage `json:"system"`
+	Messages []struct {
+		Role      string          `json:"role"`
+		Content   json.RawMessage `json:"content"`
+		ToolCalls []struct {
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
+	} `json:"messages"`
+}
+
+// textPart is a part of a list content: text, a tool call's input, or a
+// tool result's content.
+type textPart struct {
+	Text    *string         `json:"text"`
+	Name    string          `json:"name"`
+	Input   json.RawMessage `json:"input"`
+	Content json.RawMessage `json:"content"`
+}
+
 // collectText calls add with every text of a message content value: a
 // string, or a list of parts with "text" (text parts), "input" (tool
 // calls) or "content" (tool results, recursively).
-func collectText(v *structpb.Value, add func(string)) {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		add(k.StringValue)
-	case *structpb.Value_ListValue:
-		for _, part := range k.ListValue.GetValues() {
-			p := part.GetStructValue().GetFields()
-			if t, ok := p["text"]; ok {
-				add(t.GetStringValue())
+func collectText(v json.RawMessage, add func(string)) {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 {
+		return
+	}
+	switch v[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			add(s)
+		}
+	case '[':
+		var parts []json.RawMessage
+		if json.Unmarshal(v, &parts) != nil {
+			return
+		}
+		for _, raw := range parts {
+			var p textPart
+			if json.Unmarshal(raw, &p) != nil {
+				continue
 			}
-			if in, ok := p["input"]; ok {
-				if j, err := in.MarshalJSON(); err == nil {
-					add(p["name"].GetStringValue() + " " + string(j))
+			if p.Text != nil {
+				add(*p.Text)
+			}
+			if len(p.Input) > 0 {
+				var in bytes.Buffer
+				if json.Compact(&in, p.Input) == nil {
+					add(p.Name + " " + in.String())
 				}
 			}
-			if c, ok := p["content"]; ok {
-				collectText(c, add)
+			if len(p.Content) > 0 {
+				collectText(p.Content, add)
 			}
 		}
 	}

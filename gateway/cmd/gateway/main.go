@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -53,6 +54,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("gateway listening", "addr", ln.Addr().String(), "config", cfg)
 
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on the debug address: %w", err)
+		}
+		dbg := &http.Server{Handler: profiler(), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("profiler listening", "addr", dln.Addr().String())
+		g.Go(func() error {
+			<-gctx.Done()
+			return dbg.Close()
+		})
+		g.Go(func() error {
+			if err := dbg.Serve(dln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve profiler: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
@@ -69,4 +88,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return nil
 	})
 	return g.Wait()
+}
+
+// profiler serves the Go profiler's pages under /debug/pprof/.
+func profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

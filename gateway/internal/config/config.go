@@ -33,6 +33,10 @@ type Config struct {
 	LogLevel         slog.Level
 	// Heartbeat is the idle interval of the activity feed's keep-alives.
 	Heartbeat time.Duration
+	// DebugAddr is where the Go profiler (net/http/pprof) listens; empty:
+	// nowhere. It is a separate listener so that the profiler is never
+	// reachable on the proxy's own port.
+	DebugAddr string
 
 	// Settings of the in-process control plane (a standalone control plane
 	// reads its own): see docs/PERSISTENCE.md.
@@ -66,6 +70,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig},
 		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
+		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
 		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat},
 		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL},
 		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL},
@@ -139,6 +144,11 @@ func (c Config) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("LUTHIEN_HTTP_ADDR: want host:port, got %q", c.HTTPAddr))
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: want host:port, got %q", c.DebugAddr))
+		}
 	}
 	if c.ControlPlane != InProcess {
 		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {

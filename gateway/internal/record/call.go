@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -62,7 +61,7 @@ func (c *Call) Record() *cpv1.CallRecord {
 			return
 		}
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: c.ID, SessionId: c.SessionID, EventType: typ,
-			Time: timestamppb.New(at), Payload: Payload(body)})
+			Time: timestamppb.New(at), PayloadJson: body})
 	}
 	add("request.received", c.Started, c.RequestReceived)
 	if !rec.RequestUnchanged {
@@ -77,20 +76,6 @@ func (c *Call) Record() *cpv1.CallRecord {
 		add("error", c.Finished, errJSON)
 	}
 	return rec
-}
-
-// Payload converts a JSON body to an event payload; a body that is not a
-// JSON object is kept as {"raw": text}.
-func Payload(body []byte) *structpb.Struct {
-	// encoding/json then structpb costs less than protojson for the large
-	// bodies coding agents send; numbers become float64 either way.
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err == nil && m != nil {
-		if s, err := structpb.NewStruct(m); err == nil {
-			return s
-		}
-	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{"raw": structpb.NewStringValue(string(body))}}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -34,7 +34,15 @@ type CallEvent struct {
 	Time      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// The event's data; bodies as JSON objects in the client's format.
 	// Credentials are redacted before an event is stored or published.
-	Payload       *structpb.Struct `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload *structpb.Struct `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The same data as the text of a JSON object, in place of payload. The
+	// gateway records bodies this way: they cross the contract as the bytes
+	// they are instead of a tree of Values, which costs a large part of a
+	// call's CPU to build, encode and decode. Writers set one of the two;
+	// when both are set, payload_json wins. The control plane keeps events
+	// in this form and fills in payload (payload_json left empty) for its
+	// readers: HistoryService and StreamActivity.
+	PayloadJson   []byte `protobuf:"bytes,6,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +108,13 @@ func (x *CallEvent) GetTime() *timestamppb.Timestamp {
 func (x *CallEvent) GetPayload() *structpb.Struct {
 	if x != nil {
 		return x.Payload
+	}
+	return nil
+}
+
+func (x *CallEvent) GetPayloadJson() []byte {
+	if x != nil {
+		return x.PayloadJson
 	}
 	return nil
 }
@@ -1744,7 +1759,7 @@ var File_luthien_controlplane_v1_history_proto protoreflect.FileDescriptor
 
 const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"\n" +
-	"%luthien/controlplane/v1/history.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\xc5\x01\n" +
+	"%luthien/controlplane/v1/history.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\xe8\x01\n" +
 	"\tCallEvent\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1d\n" +
 	"\n" +
@@ -1752,7 +1767,8 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"\n" +
 	"event_type\x18\x03 \x01(\tR\teventType\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x121\n" +
-	"\apayload\x18\x05 \x01(\v2\x17.google.protobuf.StructR\apayload\"\xc6\x04\n" +
+	"\apayload\x18\x05 \x01(\v2\x17.google.protobuf.StructR\apayload\x12!\n" +
+	"\fpayload_json\x18\x06 \x01(\fR\vpayloadJson\"\xc6\x04\n" +
 	"\vCallSummary\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1d\n" +
 	"\n" +

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// Events are kept with their payload as JSON text (CallEvent.payload_json)
+// from the moment the control plane takes them until a reader asks: the
+// store writes the text as it is, the feed carries it, and only readers
+// pay for a Struct (Readable).
+
+// emptyObject is the payload of an event without data.
+var emptyObject = []byte("{}")
+
+// TakePayload puts an incoming event's payload into its stored form: the
+// text of a redacted JSON object in PayloadJson, Payload cleared. A
+// payload_json that is not a JSON object is kept as {"raw": text}, so that
+// a bad payload costs its event nothing but its shape.
+func TakePayload(ev *cpv1.CallEvent) {
+	b := ev.GetPayloadJson()
+	switch {
+	case len(b) > 0:
+		b = objectJSON(b)
+	case ev.GetPayload() != nil:
+		var err error
+		if b, err = protojson.Marshal(ev.GetPayload()); err != nil {
+			b = emptyObject
+		}
+	default:
+		b = emptyObject
+	}
+	ev.PayloadJson, ev.Payload = RedactJSON(b), nil
+}
+
+// objectJSON returns b if it is a JSON object, or {"raw": b as text}.
+func objectJSON(b []byte) []byte {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' && json.Valid(b) {
+		return b
+	}
+	raw, _ := json.Marshal(map[string]string{"raw": string(b)})
+	return raw
+}
+
+// PayloadJSON returns the payload of a stored event as JSON text.
+func PayloadJSON(ev *cpv1.CallEvent) []byte {
+	if b := ev.GetPayloadJson(); len(b) > 0 {
+		return b
+	}
+	if ev.GetPayload() == nil {
+		return emptyObject
+	}
+	b, err := protojson.Marshal(ev.GetPayload())
+	if err != nil {
+		return emptyObject
+	}
+	return b
+}
+
+// PayloadStruct returns the payload of a stored event as a Struct (empty
+// when it cannot be read).
+func PayloadStruct(ev *cpv1.CallEvent) *structpb.Struct {
+	if len(ev.GetPayloadJson()) == 0 {
+		if p := ev.GetPayload(); p != nil {
+			return p
+		}
+		return &structpb.Struct{}
+	}
+	s := &structpb.Struct{}
+	if err := protojson.Unmarshal(ev.GetPayloadJson(), s); err != nil {
+		return &structpb.Struct{}
+	}
+	return s
+}
+
+// Readable returns the event as readers get it: a copy with payload filled
+// in and payload_json empty. Stored events are shared, so they are never
+// changed in place.
+func Readable(ev *cpv1.CallEvent) *cpv1.CallEvent {
+	if ev == nil || len(ev.GetPayloadJson()) == 0 {
+		return ev
+	}
+	return &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: ev.GetEventType(),
+		Time: ev.GetTime(), Payload: PayloadStruct(ev)}
+}
+
+// ReadableAll applies Readable to every event, in a new slice.
+func ReadableAll(events []*cpv1.CallEvent) []*cpv1.CallEvent {
+	out := make([]*cpv1.CallEvent, len(events))
+	for i, ev := range events {
+		out[i] = Readable(ev)
+	}
+	return out
+}
