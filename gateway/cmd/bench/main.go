@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	outJSON := fs.String("out-json", "", "write the results as JSON to this file")
 	outMD := fs.String("out-md", "", "write the Markdown table to this file")
 	targets := fs.String("targets", strings.Join(bench.AllTargets, ","), "comma-separated targets to run")
+	phases := fs.String("phases", "", "comma-separated phases to run (default: all)")
 	api := fs.String("api", string(bench.Anthropic), "client API of the loads: anthropic or openai")
 	dbURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL for the gateway-postgres target ($DATABASE_URL)")
 	if err := fs.Parse(args); err != nil {
@@ -58,11 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *smoke && !isSet(fs, "duration") {
 		cfg.Duration = 300 * time.Millisecond
 	}
-	for t := range strings.SplitSeq(*targets, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			cfg.Targets = append(cfg.Targets, t)
-		}
-	}
+	cfg.Targets = splitList(*targets)
+	cfg.PhaseNames = splitList(*phases)
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -91,4 +89,15 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -2,8 +2,10 @@
 // harness on a free port of 127.0.0.1, logging
 // "fake upstream listening addr=HOST:PORT". It speaks the OpenAI and
 // Anthropic APIs; what it answers is read from each request's
-// X-Bench-Scenario header (see internal/bench). It keeps no record of
-// the requests, so its memory stays flat under load.
+// X-Bench-Scenario header (see internal/bench), stamped with when it read
+// the request and when it wrote each text delta (see
+// fakeupstream.StampSep). It keeps no record of the requests, so its
+// memory stays flat under load.
 package main
 
 import (

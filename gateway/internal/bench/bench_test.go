@@ -3,10 +3,13 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +94,11 @@ func checkReport(t *testing.T, rep *Report, cfg Config) {
 				if p.TTFT.N != p.Requests || p.Gap.N == 0 || p.EventsPerSec <= 0 {
 					t.Errorf("%s: ttft %+v, gaps %+v, %v events/s", where, p.TTFT, p.Gap, p.EventsPerSec)
 				}
+				// One clock: every stream stamped, every text event timed.
+				if p.OneClockTTFT.N != p.Requests || p.RequestPath.N != p.Requests || p.EventDelay.N != p.ContentEvents ||
+					p.AddedGap.N != p.ContentEvents-p.Requests || p.OneClockTTFT.P50 <= 0 || p.EventDelay.P50 < 0 {
+					t.Errorf("%s: one-clock ttft %+v, request path %+v, delay %+v, added gap %+v", where, p.OneClockTTFT, p.RequestPath, p.EventDelay, p.AddedGap)
+				}
 			}
 			if tr.Name != TargetDirect && len(p.CPUSeconds) != len(tr.Processes) {
 				t.Errorf("%s: CPU of %v, want one per process %v", where, p.CPUSeconds, tr.Processes)
@@ -153,6 +161,7 @@ func TestCallChecksResponses(t *testing.T) {
 		stream  bool
 		upper   bool
 		body    string // served instead of the fake upstream's answer
+		noRecv  bool   // the served answer lacks fakeupstream.ReceivedHeader
 		ctype   string
 		status  int
 		wantErr string
@@ -170,6 +179,9 @@ func TestCallChecksResponses(t *testing.T) {
 		{name: "in-stream error", api: Anthropic, stream: true, body: strings.Replace(anthropicStream, "event: message_stop\n", "event: error\ndata: {\"type\":\"error\"}\n\nevent: message_stop\n", 1), wantErr: "in-stream error"},
 		{name: "not uppercased", api: Anthropic, stream: true, upper: true, body: anthropicStream, wantErr: "out of order or changed"},
 		{name: "whole text changed", api: Anthropic, body: strings.Replace(anthropicWhole, " w002", " w009", 1), wantErr: "text"},
+		{name: "stamp missing", api: Anthropic, stream: true, body: regexp.MustCompile(`(w002)@[0-9]{19}`).ReplaceAllString(anthropicStream, "$1"), wantErr: "text event 3 without a stamp"},
+		{name: "openai stamp missing", api: OpenAI, stream: true, body: regexp.MustCompile(`@[0-9]{19}`).ReplaceAllString(openaiStream, ""), wantErr: "text event 1 without a stamp"},
+		{name: "received header missing", api: Anthropic, stream: true, body: anthropicStream, noRecv: true, wantErr: "without the " + fakeupstream.ReceivedHeader},
 		{name: "status 502", api: Anthropic, status: http.StatusBadGateway, body: `{"error":"x"}`, wantErr: "status 502"},
 	}
 	for _, tt := range tests {
@@ -179,6 +191,9 @@ func TestCallChecksResponses(t *testing.T) {
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if tt.stream {
 						w.Header().Set("Content-Type", "text/event-stream")
+					}
+					if !tt.noRecv {
+						w.Header().Set(fakeupstream.ReceivedHeader, strconv.FormatInt(time.Now().UnixNano(), 10))
 					}
 					if tt.status != 0 {
 						w.WriteHeader(tt.status)
@@ -197,11 +212,88 @@ func TestCallChecksResponses(t *testing.T) {
 				if tt.stream && (o.content != shape.Chunks || o.ttft <= 0 || len(o.gaps) != o.events-1) {
 					t.Fatalf("content %d ttft %v gaps %d events %d", o.content, o.ttft, len(o.gaps), o.events)
 				}
+				if tt.stream && (len(o.delays) != shape.Chunks || len(o.added) != shape.Chunks-1 || o.path <= 0 || o.ttft1 < o.path || o.ttft1 > o.ttft) {
+					t.Fatalf("one clock: path %v ttft1 %v (raw %v), %d delays, %d added gaps", o.path, o.ttft1, o.ttft, len(o.delays), len(o.added))
+				}
 				return
 			}
 			if !strings.Contains(o.err, tt.wantErr) {
 				t.Fatalf("error %q, want one with %q", o.err, tt.wantErr)
 			}
+		})
+	}
+}
+
+// TestOneClock feeds a stream of text events with known stamps, read at
+// known times, and checks the one-clock figures: per event delay, added
+// gap with its sign, request path and one-clock TTFT, down to the
+// phase's distributions.
+func TestOneClock(t *testing.T) {
+	msd := func(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+	t0 := time.Unix(1764100000, 0)
+	for _, api := range []API{Anthropic, OpenAI} {
+		t.Run(string(api), func(t *testing.T) {
+			shape := Shape{Chunks: 4}
+			c := newCall(api, true, shape, true)
+			o := &outcome{start: t0, path: msd(0.5)} // the upstream read the request at t0+0.5 ms
+			st := &streamState{c: c, o: o}
+			// Written upstream at 20, 40, 60, 80 ms (the second one late, at
+			// 43); received with delays 1, 0.25, 3, 2 ms.
+			written := []float64{20, 43, 60, 80}
+			delays := []float64{1, 0.25, 3, 2}
+			text := func(i int, stamp int64) []byte {
+				piece := strings.ToUpper(shape.Text()[i*pieceRunes : (i+1)*pieceRunes])
+				piece += "@" + fmt.Sprintf("%019d", stamp)
+				if api == OpenAI {
+					return fmt.Appendf(nil, `{"choices":[{"index":0,"delta":{"content":%q}}]}`, piece)
+				}
+				return fmt.Appendf(nil, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":%q}}`, piece)
+			}
+			name := []byte("content_block_delta")
+			if api == OpenAI {
+				name = nil
+				st.event(t0.Add(msd(20.5)), nil, []byte(`{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`))
+			} else {
+				st.first = "message_start"
+			}
+			for i := range written {
+				stamp := t0.Add(msd(written[i])).UnixNano()
+				st.event(t0.Add(msd(written[i]+delays[i])), name, text(i, stamp))
+			}
+			if api == OpenAI {
+				st.event(t0.Add(msd(90)), nil, []byte("[DONE]"))
+			} else {
+				st.last = "message_stop"
+			}
+			if msg := st.bad + st.check(); msg != "" {
+				t.Fatal(msg)
+			}
+			wantDelays := []time.Duration{msd(1), msd(0.25), msd(3), msd(2)}
+			wantAdded := []time.Duration{msd(-0.75), msd(2.75), msd(-1)}
+			if !slices.Equal(o.delays, wantDelays) || !slices.Equal(o.added, wantAdded) {
+				t.Fatalf("delays %v, added gaps %v; want %v, %v", o.delays, o.added, wantDelays, wantAdded)
+			}
+			if o.ttft1 != msd(1.5) || o.ttft != msd(21) {
+				t.Fatalf("one-clock TTFT %v, raw %v; want 1.5ms, 21ms", o.ttft1, o.ttft)
+			}
+			rec := &recorder{}
+			rec.add(*o)
+			o2 := *o
+			o2.path, o2.ttft1 = msd(1), msd(5)
+			o2.delays = []time.Duration{msd(4), msd(4), msd(4), msd(4)}
+			o2.added = []time.Duration{0, 0, 0}
+			rec.add(o2)
+			pr := rec.result(Phase{Load: Load{Stream: true, Shape: shape}})
+			check := func(what string, got, want Dist) {
+				t.Helper()
+				if got != want {
+					t.Errorf("%s %+v, want %+v", what, got, want)
+				}
+			}
+			check("request path", pr.RequestPath, Dist{N: 2, Mean: 0.75, P50: 0.5, P90: 1, P99: 1, Max: 1})
+			check("one-clock TTFT", pr.OneClockTTFT, Dist{N: 2, Mean: 3.25, P50: 1.5, P90: 5, P99: 5, Max: 5})
+			check("event delay", pr.EventDelay, Dist{N: 8, Mean: 2.781, P50: 3, P90: 4, P99: 4, Max: 4})
+			check("added gap", pr.AddedGap, Dist{N: 6, Mean: 0.167, P50: 0, P90: 2.75, P99: 2.75, Max: 2.75})
 		})
 	}
 }
@@ -283,7 +375,8 @@ func TestOpenLoopKeepsItsRate(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	phase := func(p50, p99, rps, eps float64) *PhaseResult {
 		return &PhaseResult{Requests: 10, Latency: Dist{N: 10, P50: p50, P99: p99}, RequestsPerSec: rps, EventsPerSec: eps,
-			TTFT: Dist{N: 10, P50: p50}, Gap: Dist{N: 10, P99: p99}, PeakRSSMB: map[string]float64{"gateway": rps}}
+			TTFT: Dist{N: 10, P50: 20 + 3*p50}, Gap: Dist{N: 10, P99: 20 + 3*p99}, // raw figures: not judged
+			OneClockTTFT: Dist{N: 10, P50: p50}, AddedGap: Dist{N: 10, P99: p99}, PeakRSSMB: map[string]float64{"gateway": rps}}
 	}
 	target := func(name string, p50, p99, rps, eps float64) TargetResult {
 		p := phase(p50, p99, rps, eps)

@@ -84,21 +84,31 @@ func evaluate(r *Report) []Check {
 	ratioOf("burst streaming events/s, gateway-split / gateway-allcaps", "≥ 0.7×", 0.7, TargetSplit, TargetAllCaps, PhaseBurst, true)
 	ratioOf("non-streaming throughput at c=32, gateway-postgres / gateway-noop", "≥ 0.9×", 0.9, TargetPostgres, TargetNoop, PhaseC32, false)
 
+	// Paced streams are judged with one clock (see PhaseResult): the
+	// upstream's timer wakes late by a varying amount, which moves the raw
+	// TTFT and gap figures of two runs apart by more than the 1 ms judged.
+	// The raw differences are kept in the detail.
 	for _, t := range gatewayTargets {
 		p, direct := r.phase(t, PhasePaced), r.baseline(t, PhasePaced)
 		for _, m := range []struct {
-			name     string
-			get      func(*PhaseResult) float64
-			quantile string
+			name, rule, what, raw string
+			get, getRaw           func(*PhaseResult) float64
 		}{
-			{"added time to first token p50 (paced, 64 streams)", func(p *PhaseResult) float64 { return p.TTFT.P50 }, "p50"},
-			{"added inter-event gap p99 (paced, 64 streams)", func(p *PhaseResult) float64 { return p.Gap.P99 }, "p99"},
+			{name: "added time to first token p50 (paced, 64 streams)",
+				rule: "≤ 1 ms: one-clock TTFT p50 (request to upstream + first text event's upstream-to-client delay), target minus paired direct run",
+				what: "one-clock TTFT p50", raw: "raw TTFT p50",
+				get: func(p *PhaseResult) float64 { return p.OneClockTTFT.P50 }, getRaw: func(p *PhaseResult) float64 { return p.TTFT.P50 }},
+			{name: "added inter-event gap p99 (paced, 64 streams)",
+				rule: "≤ 1 ms: added-gap p99 (gap between text events as received minus as written upstream), target minus paired direct run",
+				what: "added-gap p99", raw: "raw gap p99",
+				get: func(p *PhaseResult) float64 { return p.AddedGap.P99 }, getRaw: func(p *PhaseResult) float64 { return p.Gap.P99 }},
 		} {
-			c := Check{Name: m.name + ", " + t, Rule: "≤ 1 ms", Unit: "ms", Status: NA}
-			if p != nil && direct != nil && p.TTFT.N > 0 && direct.TTFT.N > 0 {
+			c := Check{Name: m.name + ", " + t, Rule: m.rule, Unit: "ms", Status: NA}
+			if p != nil && direct != nil && p.OneClockTTFT.N > 0 && direct.OneClockTTFT.N > 0 {
 				c.Value = round3(m.get(p) - m.get(direct))
 				c.Status = verdict(c.Value <= 1)
-				c.Detail = fmt.Sprintf("%.3f ms vs direct %.3f ms", m.get(p), m.get(direct))
+				c.Detail = fmt.Sprintf("%s %.3f ms vs direct %.3f ms; %s %.3f ms vs direct %.3f ms, %+.3f",
+					m.what, m.get(p), m.get(direct), m.raw, m.getRaw(p), m.getRaw(direct), m.getRaw(p)-m.getRaw(direct))
 			}
 			out = append(out, c)
 		}

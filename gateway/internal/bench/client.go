@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"luthien.dev/gateway/internal/fakeupstream"
 )
 
 // API is the client API a load speaks.
@@ -65,6 +67,18 @@ type outcome struct {
 	gaps    []time.Duration
 	events  int // SSE events
 	content int // content events (text deltas)
+	// One clock, streams only: the fake upstream's stamps (see
+	// fakeupstream.StampSep) read against this process's wall clock.
+	// path is from start to the upstream having read the request;
+	// delays[i] is the arrival of text event i minus when the upstream
+	// wrote it; added[i-1] is delays[i] - delays[i-1], the gap between
+	// text events i-1 and i as received minus the same gap as written;
+	// ttft1 is path + delays[0], the time to the first text event
+	// without the upstream's own wait before writing it.
+	path   time.Duration
+	delays []time.Duration
+	added  []time.Duration
+	ttft1  time.Duration
 }
 
 // newClient returns the load generator's HTTP client: keep-alive
@@ -104,6 +118,12 @@ func (c *call) do(ctx context.Context, hc *http.Client, base string, start time.
 		return o
 	}
 	if c.stream {
+		ns, ok := fakeupstream.ParseReceived(resp.Header)
+		if !ok {
+			o.err = "stream without the " + fakeupstream.ReceivedHeader + " header"
+			return o
+		}
+		o.path = time.Duration(ns - start.UnixNano())
 		c.readStream(resp.Body, &o)
 	} else {
 		c.readWhole(resp.Body, &o)
@@ -170,7 +190,8 @@ type streamState struct {
 
 // readStream reads a client event stream, timing every event as it is
 // complete (its blank line read), and checks the text it carries: every
-// piece, once, in order.
+// piece, once, in order, each text event ending with the upstream's stamp
+// (which is cut off before the check).
 func (c *call) readStream(body io.Reader, o *outcome) {
 	st := &streamState{c: c, o: o}
 	br := bufio.NewReaderSize(body, 16<<10)
@@ -285,11 +306,28 @@ func (st *streamState) event(now time.Time, name, data []byte) {
 	if !isText {
 		return
 	}
+	text, stamp, ok := fakeupstream.CutStamp(text)
+	if !ok {
+		st.fail(fmt.Sprintf("text event %d without a stamp: %.60q", o.content+1, text))
+		return
+	}
 	if o.content == 0 {
 		o.ttft = now.Sub(o.start)
 	}
+	o.stamped(now, stamp)
 	o.content++
 	st.text.WriteString(text)
+}
+
+// stamped takes the stamp of a text event received at now.
+func (o *outcome) stamped(now time.Time, stamp int64) {
+	d := time.Duration(now.UnixNano() - stamp)
+	if n := len(o.delays); n > 0 {
+		o.added = append(o.added, d-o.delays[n-1])
+	} else {
+		o.ttft1 = o.path + d
+	}
+	o.delays = append(o.delays, d)
 }
 
 func (st *streamState) fail(msg string) {

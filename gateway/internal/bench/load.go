@@ -47,6 +47,10 @@ type recorder struct {
 	latency  []time.Duration
 	ttft     []time.Duration
 	gaps     []time.Duration
+	path     []time.Duration
+	delays   []time.Duration
+	added    []time.Duration
+	ttft1    []time.Duration
 	lastDone time.Time
 	winStart time.Time
 }
@@ -73,6 +77,12 @@ func (r *recorder) add(o outcome) {
 		r.ttft = append(r.ttft, o.ttft)
 	}
 	r.gaps = append(r.gaps, o.gaps...)
+	if len(o.delays) > 0 {
+		r.path = append(r.path, o.path)
+		r.ttft1 = append(r.ttft1, o.ttft1)
+	}
+	r.delays = append(r.delays, o.delays...)
+	r.added = append(r.added, o.added...)
 }
 
 // elapsed is the measured interval: from the window's start to the last

@@ -17,13 +17,15 @@ func (r *Report) Markdown() string {
 		b.WriteString(" (smoke run: figures not meaningful)")
 	}
 	b.WriteString(".\n\nTimes in ms; \"+x\" is what the target adds to `direct` (the fake upstream called without a proxy; for c=1 and paced streams, a direct run made just before the target's). ")
+	b.WriteString("Paced streams: raw TTFT and gap are read on the client alone, so they carry the upstream's own timer jitter; the one-clock figures subtract the fake upstream's stamps (when it read the request, when it wrote each text event): ")
+	b.WriteString("one-clock TTFT = request to upstream + the first text event's delay, delay = a text event's arrival minus its write, added gap = a gap between text events as received minus the same gap as written (text events only). ")
 	b.WriteString("CPU is the CPU time of the processes under test (gateway and, split, control plane) divided by requests or events. ")
 	b.WriteString("Peak RSS is per process (split: control plane + gateway), with the RSS the phase started from in brackets.\n\n")
-	b.WriteString("| target | c=1 p50 | c=1 p99 | c=32 req/s | CPU ms/req (c=32) | open loop p99 | paced TTFT p50 | paced gap p99 | burst events/s | CPU µs/event (burst) | peak RSS, 1000 streams | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| target | c=1 p50 | c=1 p99 | c=32 req/s | CPU ms/req (c=32) | open loop p99 | paced TTFT p50 (raw) | paced gap p99 (raw) | paced one-clock TTFT p50 | paced delay p50 | paced added gap p99 | burst events/s | CPU µs/event (burst) | peak RSS, 1000 streams | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		if t.Status != "ok" {
-			fmt.Fprintf(&b, "| %s | %s |||||||||||\n", t.Name, t.Status)
+			fmt.Fprintf(&b, "| %s | %s ||||||||||||||\n", t.Name, t.Status)
 			continue
 		}
 		base := func(phase string) *PhaseResult {
@@ -62,7 +64,7 @@ func (r *Report) Markdown() string {
 		for _, p := range t.Phases {
 			errs += p.Errors
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", t.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", t.Name,
 			cell(PhaseC1, func(p *PhaseResult) float64 { return p.Latency.P50 }),
 			cell(PhaseC1, func(p *PhaseResult) float64 { return p.Latency.P99 }),
 			plain(PhaseC32, "%.0f", func(p *PhaseResult) float64 { return p.RequestsPerSec }),
@@ -70,6 +72,9 @@ func (r *Report) Markdown() string {
 			cell(PhaseOpen, func(p *PhaseResult) float64 { return p.Latency.P99 }),
 			cell(PhasePaced, func(p *PhaseResult) float64 { return p.TTFT.P50 }),
 			cell(PhasePaced, func(p *PhaseResult) float64 { return p.Gap.P99 }),
+			cell(PhasePaced, func(p *PhaseResult) float64 { return p.OneClockTTFT.P50 }),
+			cell(PhasePaced, func(p *PhaseResult) float64 { return p.EventDelay.P50 }),
+			cell(PhasePaced, func(p *PhaseResult) float64 { return p.AddedGap.P99 }),
 			plain(PhaseBurst, "%.0f", func(p *PhaseResult) float64 { return p.EventsPerSec }),
 			plain(PhaseBurst, "%.2f", func(p *PhaseResult) float64 { return p.CPUPerEventUs }),
 			rss, errs)

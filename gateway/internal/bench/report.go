@@ -67,6 +67,20 @@ type PhaseResult struct {
 	Latency               Dist    `json:"latency"`
 	TTFT                  Dist    `json:"ttft"`
 	Gap                   Dist    `json:"inter_event_gap"`
+	// One clock (streams; text events only): the fake upstream stamps
+	// each text delta with when it wrote it and each response with when
+	// it read the request, and the load generator reads the same clock.
+	// RequestPath is from the request's start to the upstream having read
+	// it; EventDelay, per text event, its arrival minus its stamp;
+	// AddedGap, per pair of consecutive text events, the gap between
+	// their arrivals minus the gap between their stamps (negative when
+	// the second came through faster than the first); OneClockTTFT,
+	// RequestPath plus the first text event's delay: TTFT without the
+	// upstream's own wait before its first event.
+	RequestPath  Dist `json:"request_path"`
+	EventDelay   Dist `json:"event_delay"`
+	AddedGap     Dist `json:"added_gap"`
+	OneClockTTFT Dist `json:"one_clock_ttft"`
 	// CPU of the processes under test over the window.
 	CPUSeconds      map[string]float64 `json:"cpu_seconds,omitempty"`
 	CPUCores        float64            `json:"cpu_cores,omitempty"`
@@ -84,6 +98,7 @@ func (p *PhaseResult) summary() string {
 		p.Requests, p.Errors, p.RequestsPerSec, p.Latency.P50, p.Latency.P99)
 	if p.Events > 0 {
 		s += fmt.Sprintf(", %.0f events/s, ttft p50 %.2f ms, gap p99 %.2f ms", p.EventsPerSec, p.TTFT.P50, p.Gap.P99)
+		s += fmt.Sprintf("; one clock: ttft p50 %.3f ms, delay p50 %.3f ms, added gap p99 %.3f ms", p.OneClockTTFT.P50, p.EventDelay.P50, p.AddedGap.P99)
 	}
 	if p.CPUPerRequestMs > 0 {
 		s += fmt.Sprintf(", cpu %.3f ms/req", p.CPUPerRequestMs)

@@ -19,6 +19,8 @@ type Config struct {
 	Smoke bool
 	// Targets to run, by name (AllTargets when empty).
 	Targets []string
+	// PhaseNames are the phases to run, by name (every phase when empty).
+	PhaseNames []string
 	// API is the client API of every load (Anthropic when empty).
 	API API
 	// DatabaseURL is the PostgreSQL the gateway-postgres target logs to.
@@ -91,6 +93,24 @@ func (c Config) Phases() []Phase {
 	}
 }
 
+// selectPhases returns the phases named in PhaseNames, in run order.
+func (c Config) selectPhases() ([]Phase, error) {
+	all := c.Phases()
+	if len(c.PhaseNames) == 0 {
+		return all, nil
+	}
+	var names []string
+	for _, p := range all {
+		names = append(names, p.Name)
+	}
+	for _, n := range c.PhaseNames {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("bench: unknown phase %q (want some of %s)", n, strings.Join(names, ", "))
+		}
+	}
+	return slices.DeleteFunc(all, func(p Phase) bool { return !slices.Contains(c.PhaseNames, p.Name) }), nil
+}
+
 // length is how long a stream of the shape takes upstream (its
 // Anthropic form has 5 events besides the text deltas).
 func (s Shape) length() time.Duration {
@@ -142,7 +162,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{Machine: describeMachine(), Started: time.Now().UTC(), API: cfg.API,
 		Duration: cfg.Duration.String(), Smoke: cfg.Smoke}
-	phases := cfg.Phases()
+	phases, err := cfg.selectPhases()
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range phases {
 		rep.Phases = append(rep.Phases, PhaseInfo{Name: p.Name, Description: p.Description})
 	}
@@ -269,6 +292,10 @@ func (rec *recorder) result(ph Phase) *PhaseResult {
 		Latency:       newDist(rec.latency),
 		TTFT:          newDist(rec.ttft),
 		Gap:           newDist(rec.gaps),
+		RequestPath:   newDist(rec.path),
+		EventDelay:    newDist(rec.delays),
+		AddedGap:      newDist(rec.added),
+		OneClockTTFT:  newDist(rec.ttft1),
 	}
 	if el := rec.elapsed(); el > 0 {
 		pr.Seconds = round3(el.Seconds())

@@ -101,12 +101,14 @@ func ParseShape(v string) (Shape, error) {
 }
 
 // UpstreamScenario is the fake upstream's responder for the benchmark: it
-// answers the Shape named by the request's ScenarioHeader, and 400 when
-// the header is missing or malformed.
+// answers the Shape named by the request's ScenarioHeader, stamped (every
+// streamed text delta ends with the time the upstream wrote it, and the
+// response says when the request arrived: see fakeupstream.StampSep), and
+// 400 when the header is missing or malformed.
 func UpstreamScenario(r fakeupstream.Request) fakeupstream.Scenario {
 	s, err := ParseShape(r.Header.Get(ScenarioHeader))
 	if err != nil {
 		return fakeupstream.Scenario{Status: 400, ErrorBody: `{"error":` + strconv.Quote(err.Error()) + `}`}
 	}
-	return fakeupstream.Scenario{Text: s.Text(), Chunks: s.Chunks, FirstDelay: s.FirstDelay, Interval: s.Interval}
+	return fakeupstream.Scenario{Text: s.Text(), Chunks: s.Chunks, FirstDelay: s.FirstDelay, Interval: s.Interval, Stamp: true}
 }

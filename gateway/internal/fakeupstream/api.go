@@ -50,8 +50,8 @@ func (x *exchange) serveError(api apiKind, sc Scenario, model string) {
 	x.writeJSON(sc.Status, openAIError(msg, typ, code))
 }
 
-// stream sends SSE events, honouring FirstDelay, Interval, ErrorAfter and
-// CutAfter. One element of events is one SSE event.
+// stream sends SSE events, honouring FirstDelay, Interval, ErrorAfter,
+// CutAfter and Stamp. One element of events is one SSE event.
 func (x *exchange) stream(events [][]byte, errEvent string, sc Scenario) {
 	h := x.w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -71,6 +71,9 @@ func (x *exchange) stream(events [][]byte, errEvent string, sc Scenario) {
 		}
 		if !x.sleep(delay) {
 			return
+		}
+		if sc.Stamp {
+			stampEvent(ev)
 		}
 		if i == 0 {
 			x.w.WriteHeader(http.StatusOK)
@@ -111,6 +114,7 @@ func (x *exchange) serveAnthropic() {
 		x.serveError(apiAnthropic, sc, info.Model)
 		return
 	}
+	x.setReceived(sc)
 	p := makePlan(sc, apiAnthropic, seq, len(x.rec.Body))
 	if !info.Stream {
 		if !x.sleep(sc.FirstDelay) {
@@ -231,6 +235,7 @@ func (x *exchange) serveOpenAI() {
 		x.serveError(apiOpenAI, sc, info.Model)
 		return
 	}
+	x.setReceived(sc)
 	p := makePlan(sc, apiOpenAI, seq, len(x.rec.Body))
 	if !info.Stream {
 		if !x.sleep(sc.FirstDelay) {

@@ -89,6 +89,11 @@ type Scenario struct {
 	// Pings makes Anthropic streams emit a ping event right after the first
 	// content_block_start, as the real API does.
 	Pings bool
+	// Stamp makes the response carry stamps for the benchmark harness
+	// (see StampSep): in streams, every text delta ends with the time it
+	// was written; every response carries ReceivedHeader. Only text
+	// deltas are stamped; non-stream bodies are unchanged.
+	Stamp bool
 	// Extra holds extra top-level fields merged into message_start.message
 	// (Anthropic streams), every chunk (OpenAI streams) and the non-stream
 	// response, to test that unknown fields survive. Existing fields with
@@ -122,6 +127,11 @@ func makePlan(sc Scenario, api apiKind, seq int, bodyLen int) plan {
 		p.text = DefaultText
 	}
 	p.textPieces = splitText(p.text, sc.Chunks)
+	if sc.Stamp {
+		for i := range p.textPieces {
+			p.textPieces[i] += string(stampHolder)
+		}
+	}
 	deltas := len(p.textPieces)
 	if api == apiAnthropic && sc.Thinking != "" {
 		p.thinking = sc.Thinking
