@@ -27,7 +27,7 @@ func BenchmarkPostgresWrite(b *testing.B) {
 func benchmarkWrite(b *testing.B, writers int) {
 	pool := newPool(b, dbtest.NewDatabase(b))
 	q := NewQueue(NewPostgres(pool), QueueOptions{Capacity: 1 << 22, Writers: writers})
-	body := jsonStruct(b, fmt.Sprintf(`{"model":"claude","messages":[{"role":"user","content":%q}]}`, strings.Repeat("lorem ipsum ", 80)))
+	body := fmt.Appendf(nil, `{"model":"claude","messages":[{"role":"user","content":%q}]}`, strings.Repeat("lorem ipsum ", 80))
 	types := []string{"request.received", "request.final", "response.original", "response.final", "policy.bench.decided"}
 	start := time.Now()
 	b.ResetTimer()
@@ -36,7 +36,7 @@ func benchmarkWrite(b *testing.B, writers int) {
 		now := timestamppb.Now()
 		events := make([]Event, len(types))
 		for j, typ := range types {
-			events[j] = Event{Key: typ, Event: &cpv1.CallEvent{CallId: id, SessionId: "s", EventType: typ, Time: now, Payload: body}}
+			events[j] = Event{Key: typ, Event: &cpv1.CallEvent{CallId: id, SessionId: "s", EventType: typ, Time: now, PayloadJson: body}}
 		}
 		call := &Call{Summary: &cpv1.CallSummary{CallId: id, SessionId: "s", Model: "claude", Status: 200, StartedAt: now},
 			Text: "lorem ipsum dolor sit amet", Preview: "lorem"}
