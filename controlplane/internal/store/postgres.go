@@ -42,11 +42,22 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $
   AS t(call_id, event_key, session_id, event_type, created_at, payload)
 ON CONFLICT (call_id, event_key) DO NOTHING`
 
-const upsertCall = `INSERT INTO calls (call_id, session_id, user_id, model, client_format, upstream, status, stream,
+// upsertCalls writes many call rows in one statement, from one array per
+// column: one statement per batch instead of one per call costs
+// PostgreSQL a third of what it spends on a batch.
+const upsertCalls = `INSERT INTO calls (call_id, session_id, user_id, model, client_format, upstream, status, stream,
   started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
   cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text, conversation)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-  to_tsvector('` + textSearchConfig + `', $21))
+SELECT call_id, session_id, user_id, model, client_format, upstream, status, stream,
+  started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
+  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text,
+  to_tsvector('` + textSearchConfig + `', conversation_text)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::boolean[],
+  $9::timestamptz[], $10::timestamptz[], $11::double precision[], $12::double precision[], $13::bigint[],
+  $14::bigint[], $15::bigint[], $16::bigint[], $17::boolean[], $18::text[], $19::text[], $20::text[], $21::text[])
+  AS t(call_id, session_id, user_id, model, client_format, upstream, status, stream,
+  started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
+  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text)
 ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = EXCLUDED.user_id,
   model = EXCLUDED.model, client_format = EXCLUDED.client_format, upstream = EXCLUDED.upstream,
   status = EXCLUDED.status, stream = EXCLUDED.stream, started_at = EXCLUDED.started_at,
@@ -58,8 +69,8 @@ ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = 
   conversation = EXCLUDED.conversation`
 
 // WriteBatch writes calls and events in one round trip and one implicit
-// transaction: events with a multi-row INSERT over arrays, call rows as
-// upserts.
+// transaction: events with a multi-row INSERT over arrays, call rows with
+// a multi-row upsert.
 func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event) error {
 	var b pgx.Batch
 	if len(events) > 0 {
@@ -74,19 +85,8 @@ func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event
 		}
 		b.Queue(insertEvents, callIDs, keys, sessions, types, times, payloads)
 	}
-	for _, c := range latestCalls(calls) {
-		s := c.Summary
-		u := s.GetUsage()
-		var finished *time.Time
-		if s.GetFinishedAt() != nil {
-			t := s.GetFinishedAt().AsTime()
-			finished = &t
-		}
-		b.Queue(upsertCall, clean(s.GetCallId()), clean(s.GetSessionId()), clean(s.GetUserId()), clean(s.GetModel()),
-			s.GetFormat().String(), clean(s.GetUpstream()), s.GetStatus(), s.GetStream(), startedAt(s), finished,
-			s.GetTtftMs(), s.GetDurationMs(), u.GetInputTokens(), u.GetOutputTokens(), u.GetCacheReadInputTokens(),
-			u.GetCacheCreationInputTokens(), s.GetIntervened(), clean(s.GetPolicyRevision()), clean(s.GetError()),
-			clean(c.Preview), clean(c.Text))
+	if rows := latestCalls(calls); len(rows) > 0 {
+		b.Queue(upsertCalls, callColumnsOf(rows)...)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -130,6 +130,36 @@ func clean(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// callColumnsOf returns the arrays of upsertCalls' parameters.
+func callColumnsOf(calls []*Call) []any {
+	n := len(calls)
+	ids, sessions, users, models, formats, upstreams := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	statuses, streams, started, finished := make([]int32, n), make([]bool, n), make([]time.Time, n), make([]*time.Time, n)
+	ttft, duration := make([]float64, n), make([]float64, n)
+	input, output, cacheRead, cacheCreation := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	intervened, revisions, errs, previews, texts := make([]bool, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	for i, c := range calls {
+		s := c.Summary
+		u := s.GetUsage()
+		ids[i], sessions[i], users[i], models[i] = clean(s.GetCallId()), clean(s.GetSessionId()), clean(s.GetUserId()), clean(s.GetModel())
+		formats[i], upstreams[i], statuses[i], streams[i] = s.GetFormat().String(), clean(s.GetUpstream()), s.GetStatus(), s.GetStream()
+		started[i] = startedAt(s)
+		if s.GetFinishedAt() != nil {
+			t := s.GetFinishedAt().AsTime()
+			finished[i] = &t
+		}
+		ttft[i], duration[i] = s.GetTtftMs(), s.GetDurationMs()
+		input[i], output[i] = u.GetInputTokens(), u.GetOutputTokens()
+		cacheRead[i], cacheCreation[i] = u.GetCacheReadInputTokens(), u.GetCacheCreationInputTokens()
+		intervened[i], revisions[i], errs[i] = s.GetIntervened(), clean(s.GetPolicyRevision()), clean(s.GetError())
+		previews[i], texts[i] = clean(c.Preview), clean(c.Text)
+	}
+	return []any{ids, sessions, users, models, formats, upstreams, statuses, streams, started, finished, ttft, duration,
+		input, output, cacheRead, cacheCreation, intervened, revisions, errs, previews, texts}
 }
 
 // latestCalls keeps the last row of each call id (an upsert cannot touch a
