@@ -1,6 +1,6 @@
 // Package migrations holds the database schema as numbered SQL files,
-// embedded, and applies them. Migrations only add: none drops or rewrites
-// data.
+// embedded, and applies them. Migrations never lose data: they add, or
+// reshape without losing what was stored (0003 drops an id nothing read).
 package migrations
 
 import (

@@ -105,27 +105,29 @@ func prepareRecord(rec *cpv1.CallRecord) (*store.Call, []store.Event) {
 		events = append(events, store.Event{Key: fmt.Sprintf("g%d:%s", i, ev.GetEventType()), Event: ev})
 	}
 	// Bodies the gateway sent once because no policy changed them.
-	events = appendUnchanged(events, rec.GetRequestUnchanged(), "request.received", "request.final", len(rec.GetEvents()))
-	events = appendUnchanged(events, rec.GetResponseUnchanged(), "response.original", "response.final", len(rec.GetEvents())+1)
-	text, preview := store.ConversationText(request, rec.GetFinalResponse())
-	return &store.Call{Summary: sum, Preview: preview, Text: text}, events
+	call := &store.Call{Summary: sum}
+	events, call.RequestUnchanged = appendUnchanged(events, rec.GetRequestUnchanged(), "request.received", "request.final", len(rec.GetEvents()))
+	events, call.ResponseUnchanged = appendUnchanged(events, rec.GetResponseUnchanged(), "response.original", "response.final", len(rec.GetEvents())+1)
+	call.Text, call.Preview = store.ConversationText(request, rec.GetFinalResponse())
+	return call, events
 }
 
 // appendUnchanged adds the final event of a body a policy left unchanged,
-// sharing the original's (redacted, no longer mutated) payload. Its key
-// is positional like the others, so a resent record adds nothing.
-func appendUnchanged(events []store.Event, unchanged bool, original, final string, pos int) []store.Event {
+// sharing the original's (redacted, no longer mutated) payload, marked as
+// a copy; it reports whether it did. Its key is positional like the
+// others, so a resent record adds nothing.
+func appendUnchanged(events []store.Event, unchanged bool, original, final string, pos int) ([]store.Event, bool) {
 	if !unchanged {
-		return events
+		return events, false
 	}
 	for _, e := range events {
 		if e.Event.GetEventType() == original {
 			ev := &cpv1.CallEvent{CallId: e.Event.GetCallId(), SessionId: e.Event.GetSessionId(),
 				EventType: final, Time: e.Event.GetTime(), PayloadJson: e.Event.GetPayloadJson()}
-			return append(events, store.Event{Key: fmt.Sprintf("g%d:%s", pos, final), Event: ev})
+			return append(events, store.Event{Key: fmt.Sprintf("g%d:%s", pos, final), Event: ev, Copy: true}), true
 		}
 	}
-	return events
+	return events, false
 }
 
 // recentSet remembers the last n strings added.

@@ -87,6 +87,10 @@ func buildTurns(calls []*cpv1.CallSummary, events []*cpv1.CallEvent) []Turn {
 			turns[i].Request = ev
 		case t == "response.final":
 			turns[i].Response = ev
+		case t == "response.original" && turns[i].Response == nil:
+			// The final response unless a policy changed it (then its
+			// response.final, later in time order, replaces it).
+			turns[i].Response = ev
 		case isPolicyEvent(t):
 			turns[i].PolicyEvents = append(turns[i].PolicyEvents, ev)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres {
 func (p *Postgres) Kind() string { return KindPostgres }
 
 const insertEvents = `INSERT INTO call_events (call_id, event_key, session_id, event_type, created_at, payload)
-SELECT call_id, event_key, session_id, event_type, created_at, payload::jsonb
+SELECT call_id, event_key, session_id, event_type, created_at, payload::json
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
   AS t(call_id, event_key, session_id, event_type, created_at, payload)
 ON CONFLICT (call_id, event_key) DO NOTHING`
@@ -47,17 +48,20 @@ ON CONFLICT (call_id, event_key) DO NOTHING`
 // PostgreSQL a third of what it spends on a batch.
 const upsertCalls = `INSERT INTO calls (call_id, session_id, user_id, model, client_format, upstream, status, stream,
   started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
-  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text, conversation)
+  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text, conversation,
+  request_unchanged, response_unchanged)
 SELECT call_id, session_id, user_id, model, client_format, upstream, status, stream,
   started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
   cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text,
-  to_tsvector('` + textSearchConfig + `', conversation_text)
+  to_tsvector('` + textSearchConfig + `', conversation_text), request_unchanged, response_unchanged
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::boolean[],
   $9::timestamptz[], $10::timestamptz[], $11::double precision[], $12::double precision[], $13::bigint[],
-  $14::bigint[], $15::bigint[], $16::bigint[], $17::boolean[], $18::text[], $19::text[], $20::text[], $21::text[])
+  $14::bigint[], $15::bigint[], $16::bigint[], $17::boolean[], $18::text[], $19::text[], $20::text[], $21::text[],
+  $22::boolean[], $23::boolean[])
   AS t(call_id, session_id, user_id, model, client_format, upstream, status, stream,
   started_at, finished_at, ttft_ms, duration_ms, input_tokens, output_tokens, cache_read_tokens,
-  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text)
+  cache_creation_tokens, intervened, policy_revision, error, preview, conversation_text,
+  request_unchanged, response_unchanged)
 ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = EXCLUDED.user_id,
   model = EXCLUDED.model, client_format = EXCLUDED.client_format, upstream = EXCLUDED.upstream,
   status = EXCLUDED.status, stream = EXCLUDED.stream, started_at = EXCLUDED.started_at,
@@ -66,13 +70,18 @@ ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = 
   cache_read_tokens = EXCLUDED.cache_read_tokens, cache_creation_tokens = EXCLUDED.cache_creation_tokens,
   intervened = EXCLUDED.intervened, policy_revision = EXCLUDED.policy_revision, error = EXCLUDED.error,
   preview = EXCLUDED.preview, conversation_text = EXCLUDED.conversation_text,
-  conversation = EXCLUDED.conversation`
+  conversation = EXCLUDED.conversation, request_unchanged = EXCLUDED.request_unchanged,
+  response_unchanged = EXCLUDED.response_unchanged`
 
 // WriteBatch writes calls and events in one round trip and one implicit
 // transaction: events with a multi-row INSERT over arrays, call rows with
 // a multi-row upsert.
 func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event) error {
 	var b pgx.Batch
+	if len(events) > 0 {
+		// Copies are kept as the call row's flags (withCopies).
+		events = slices.DeleteFunc(slices.Clone(events), func(e Event) bool { return e.Copy })
+	}
 	if len(events) > 0 {
 		n := len(events)
 		callIDs, keys, sessions, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -142,6 +151,7 @@ func callColumnsOf(calls []*Call) []any {
 	input, output, cacheRead, cacheCreation := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	intervened, revisions, errs, previews, texts := make([]bool, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n)
+	reqUnchanged, respUnchanged := make([]bool, n), make([]bool, n)
 	for i, c := range calls {
 		s := c.Summary
 		u := s.GetUsage()
@@ -157,9 +167,10 @@ func callColumnsOf(calls []*Call) []any {
 		cacheRead[i], cacheCreation[i] = u.GetCacheReadInputTokens(), u.GetCacheCreationInputTokens()
 		intervened[i], revisions[i], errs[i] = s.GetIntervened(), clean(s.GetPolicyRevision()), clean(s.GetError())
 		previews[i], texts[i] = clean(c.Preview), clean(c.Text)
+		reqUnchanged[i], respUnchanged[i] = c.RequestUnchanged, c.ResponseUnchanged
 	}
 	return []any{ids, sessions, users, models, formats, upstreams, statuses, streams, started, finished, ttft, duration,
-		input, output, cacheRead, cacheCreation, intervened, revisions, errs, previews, texts}
+		input, output, cacheRead, cacheCreation, intervened, revisions, errs, previews, texts, reqUnchanged, respUnchanged}
 }
 
 // latestCalls keeps the last row of each call id (an upsert cannot touch a
@@ -296,12 +307,17 @@ func (p *Postgres) GetCall(ctx context.Context, id string) (*cpv1.CallSummary, [
 	var events []*cpv1.CallEvent
 	err := p.snapshot(ctx, func(q querier) error {
 		var err error
-		s, err = scanCall(q.QueryRow(ctx, "SELECT "+callColumns+" FROM calls WHERE call_id = $1", id))
+		var reqUnchanged, respUnchanged bool
+		s, err = scanCall(q.QueryRow(ctx, "SELECT "+callColumns+", request_unchanged, response_unchanged FROM calls WHERE call_id = $1", id),
+			&reqUnchanged, &respUnchanged)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: get call: %w", err)
 		}
-		events, err = p.events(ctx, q, "call_id = $1", id)
-		return err
+		if events, err = p.events(ctx, q, "call_id = $1", id); err != nil {
+			return err
+		}
+		events = withCopies(events, reqUnchanged, respUnchanged)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -315,10 +331,34 @@ func (p *Postgres) GetCall(ctx context.Context, id string) (*cpv1.CallSummary, [
 	return s, events, nil
 }
 
+// withCopies adds the final events stored as the call row's flags, each
+// right after its original.
+func withCopies(events []*cpv1.CallEvent, reqUnchanged, respUnchanged bool) []*cpv1.CallEvent {
+	if !reqUnchanged && !respUnchanged {
+		return events
+	}
+	out := make([]*cpv1.CallEvent, 0, len(events)+2)
+	for _, ev := range events {
+		out = append(out, ev)
+		final := ""
+		switch {
+		case reqUnchanged && ev.GetEventType() == "request.received":
+			final = "request.final"
+		case respUnchanged && ev.GetEventType() == "response.original":
+			final = "response.final"
+		}
+		if final != "" {
+			out = append(out, &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: final,
+				Time: ev.GetTime(), PayloadJson: ev.GetPayloadJson()})
+		}
+	}
+	return out
+}
+
 // events returns the events matching where (with args), in time order.
 func (p *Postgres) events(ctx context.Context, q querier, where string, args ...any) ([]*cpv1.CallEvent, error) {
 	rows, err := q.Query(ctx, `SELECT call_id, session_id, event_type, created_at, payload::text
-		FROM call_events WHERE `+where+` ORDER BY created_at, id`, args...)
+		FROM call_events WHERE `+where+` ORDER BY created_at, event_key`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}
@@ -398,7 +438,7 @@ func (p *Postgres) GetSession(ctx context.Context, id string) (*cpv1.SessionSumm
 		for i, c := range calls {
 			ids[i] = c.GetCallId()
 		}
-		events, err = p.events(ctx, q, `call_id = ANY($1) AND (event_type IN ('request.received', 'response.final')
+		events, err = p.events(ctx, q, `call_id = ANY($1) AND (event_type IN ('request.received', 'response.original', 'response.final')
 			OR event_type LIKE 'policy.%')`, ids)
 		return err
 	})
@@ -434,8 +474,8 @@ func (p *Postgres) Search(ctx context.Context, query string, limit int) ([]*cpv1
 // batch rows per statement, and returns how many calls and events it
 // deleted.
 func (p *Postgres) Purge(ctx context.Context, cutoff time.Time, batch int) (calls, events int64, err error) {
-	events, err = p.purge(ctx, `DELETE FROM call_events WHERE id IN
-		(SELECT id FROM call_events WHERE created_at < $1 LIMIT $2)`, cutoff, batch)
+	events, err = p.purge(ctx, `DELETE FROM call_events WHERE ctid IN
+		(SELECT ctid FROM call_events WHERE created_at < $1 LIMIT $2)`, cutoff, batch)
 	if err != nil {
 		return 0, events, fmt.Errorf("store: purge events: %w", err)
 	}

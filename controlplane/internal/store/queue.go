@@ -31,6 +31,13 @@ type QueueOptions struct {
 	MaxBatch int
 	// Writers is the number of batches written concurrently (default 2).
 	Writers int
+	// Linger is how long a writer woken by a record waits for more before
+	// it writes (default 10ms; negative: not at all). A database spends
+	// per statement and per commit about what it spends per row, so
+	// batches of a few records instead of one save most of its work, for
+	// a record stored that much later. A full batch or Close ends the
+	// wait.
+	Linger time.Duration
 	// WriteTimeout bounds one write attempt (default 10s).
 	WriteTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between failed attempts
@@ -94,6 +101,9 @@ func NewQueue(w Writer, opts QueueOptions) *Queue {
 	}
 	if opts.Writers <= 0 {
 		opts.Writers = 2
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 10 * time.Millisecond
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
@@ -200,6 +210,7 @@ func (q *Queue) run(ctx context.Context) {
 			}
 			select {
 			case <-q.wake:
+				q.linger(ctx)
 			case <-q.closing:
 			case <-ctx.Done():
 				return
@@ -210,6 +221,44 @@ func (q *Queue) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// linger waits up to Linger for a full batch, Close or ctx's end.
+func (q *Queue) linger(ctx context.Context) {
+	if q.opts.Linger <= 0 {
+		return
+	}
+	deadline := time.Now().Add(q.opts.Linger)
+	// Polling a few times is cheaper than waking on every record.
+	step := max(q.opts.Linger/4, time.Millisecond)
+	t := time.NewTimer(step)
+	defer t.Stop()
+	for {
+		q.mu.Lock()
+		full := q.queuedEvents() >= q.opts.MaxBatch
+		q.mu.Unlock()
+		if full || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-t.C:
+			t.Reset(min(step, time.Until(deadline)))
+		case <-q.closing:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// queuedEvents counts the events waiting in the queue (not in flight).
+// The caller holds q.mu.
+func (q *Queue) queuedEvents() int {
+	n := 0
+	for _, it := range q.items {
+		n += len(it.events)
+	}
+	return n
 }
 
 // take removes up to MaxBatch events' worth of items from the queue; their

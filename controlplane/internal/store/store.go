@@ -26,6 +26,11 @@ type Call struct {
 	// Text is the conversation text (request messages and the final
 	// response) that search runs over.
 	Text string
+	// RequestUnchanged and ResponseUnchanged say that the record's
+	// request.final (response.final) event is a copy of its
+	// request.received (response.original), marked Copy: a store may keep
+	// the flag instead of the copy and rebuild the event when read.
+	RequestUnchanged, ResponseUnchanged bool
 }
 
 // Event is one event of a call, with the key that makes writing it
@@ -34,6 +39,9 @@ type Call struct {
 type Event struct {
 	Key   string
 	Event *cpv1.CallEvent
+	// Copy marks a final event that repeats the original (see
+	// Call.RequestUnchanged); it is always queued with its call row.
+	Copy bool
 }
 
 // CallFilter selects calls for ListCalls.

@@ -372,3 +372,44 @@ func TestPostgresStoresNULs(t *testing.T) {
 		t.Errorf("stored %v with payload %s", got, evs[0].GetPayloadJson())
 	}
 }
+
+// A body no policy changed is written once; readers still get its final
+// event, and a session's turn its response.
+func TestUnchangedBodiesStoredOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		call, events := record(t, "same", "sess", "m", "question", "answer", 0, false)
+		// As RecordService queues an unchanged record: the finals are
+		// copies of the originals.
+		events[1].Copy, events[3].Copy = true, true
+		events[1].Event.PayloadJson, events[3].Event.PayloadJson = events[0].Event.PayloadJson, events[2].Event.PayloadJson
+		call.RequestUnchanged, call.ResponseUnchanged = true, true
+		write(t, b, []*Call{call}, events)
+		_, got, err := b.GetCall(context.Background(), "same")
+		if err != nil {
+			t.Fatalf("GetCall: %v", err)
+		}
+		var types []string
+		for _, ev := range got {
+			types = append(types, ev.GetEventType())
+		}
+		if want := "request.received request.final response.original response.final"; strings.Join(types, " ") != want {
+			t.Fatalf("events %v, want %s", types, want)
+		}
+		if string(got[1].GetPayloadJson()) != string(got[0].GetPayloadJson()) || string(got[3].GetPayloadJson()) != string(got[2].GetPayloadJson()) {
+			t.Errorf("final payloads differ from the originals: %s / %s", got[1].GetPayloadJson(), got[3].GetPayloadJson())
+		}
+		_, turns, err := b.GetSession(context.Background(), "sess")
+		if err != nil || len(turns) != 1 {
+			t.Fatalf("GetSession: %d turns, %v", len(turns), err)
+		}
+		if !strings.Contains(string(turns[0].Response.GetPayloadJson()), "answer") {
+			t.Errorf("turn response %v", turns[0].Response)
+		}
+		if p, ok := b.(*Postgres); ok {
+			var rows int
+			if err := p.pool.QueryRow(context.Background(), "SELECT count(*) FROM call_events WHERE call_id = 'same'").Scan(&rows); err != nil || rows != 2 {
+				t.Errorf("%d event rows stored (%v), want 2: the copies are flags", rows, err)
+			}
+		}
+	})
+}
