@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -186,6 +187,9 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(logUnary(s.logger), recoverUnary(s.logger)),
 		grpc.ChainStreamInterceptor(logStream(s.logger), recoverStream(s.logger)),
+		// A pool of goroutines serves the calls: a call costs a hand-off
+		// instead of a new goroutine and its stack growth.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	gs := grpc.NewServer(append(base, opts...)...)
 	s.Register(gs)

@@ -32,7 +32,9 @@ func TestPassthroughFidelity(t *testing.T) {
 				fakeupstream.Scenario{Text: "plain", Extra: map[string]any{"future_field": map[string]any{"x": 1}}}},
 			{"openai stream", "/v1/chat/completions", openaiBody(true, `,"stream_options":{"include_usage":true},"temperature":0,"seed":7,"unknown_field":[1,2]`), openaiHeaders,
 				fakeupstream.Scenario{Text: "Ünïcode ✓ text", ToolCalls: []fakeupstream.ToolCall{{Name: "get_weather", Arguments: `{"city":"Paris"}`}}}},
-			{"openai", "/v1/chat/completions", openaiBody(false, `,"logprobs":false`), openaiHeaders, fakeupstream.Scenario{Text: "plain"}},
+			// Larger than the HTTP server's write buffer: its length is
+			// upstream's, not one the server counts at the end.
+			{"openai", "/v1/chat/completions", openaiBody(false, `,"logprobs":false`), openaiHeaders, fakeupstream.Scenario{Text: strings.Repeat("plain ", 2000)}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +65,11 @@ func TestPassthroughFidelity(t *testing.T) {
 				}
 				if resp.Header.Get("X-Call-ID") == "" {
 					t.Error("no X-Call-ID header")
+				}
+				// A whole response keeps upstream's length (the client has it
+				// before the gateway records the call).
+				if !strings.Contains(tc.name, "stream") && resp.ContentLength != int64(len(got.Sent)) {
+					t.Errorf("Content-Length %d, want upstream's %d", resp.ContentLength, len(got.Sent))
 				}
 			})
 		}

@@ -92,13 +92,11 @@ func (c *Cache) Key(format cpv1.ClientFormat, body []byte, scope string) (string
 	if c.mode == ModeTemperature0 {
 		// Most requests are not cacheable: tell from the temperature alone
 		// before building the whole document.
-		var probe struct {
-			Temperature *json.Number `json:"temperature"`
-		}
-		if err := json.Unmarshal(body, &probe); err != nil || probe.Temperature == nil {
+		t, ok := topLevelField(body, "temperature")
+		if !ok {
 			return "", false
 		}
-		if f, err := probe.Temperature.Float64(); err != nil || f != 0 {
+		if f, err := strconv.ParseFloat(string(t), 64); err != nil || f != 0 {
 			return "", false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"luthien.dev/gateway/internal/config"
 	"luthien.dev/gateway/internal/fakeupstream"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // BenchmarkNonStreamingCall measures one whole non-streamed call through
@@ -49,4 +50,32 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRequestPolicyRoundTrip measures one ApplyRequestPolicies call
+// (noop policy) over the in-process bufconn connection, one at a time:
+// what the request policy adds to every call's latency.
+func BenchmarkRequestPolicyRoundTrip(b *testing.B) {
+	cfg, err := config.Load(nil, func(k string) string { return map[string]string{"LUTHIEN_LOG_LEVEL": "error"}[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	client := cpv1.NewPolicyServiceClient(a.conn)
+	req := &cpv1.ApplyRequestPoliciesRequest{CallId: "bench", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
+		Body: []byte(`{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.ApplyRequestPolicies(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.GetContinue() == nil {
+			b.Fatalf("outcome %v, want continue", resp.GetOutcome())
+		}
+	}
 }

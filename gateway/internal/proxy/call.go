@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -147,12 +148,20 @@ func isEventStream(resp *http.Response) bool {
 	return mt == "text/event-stream"
 }
 
-// relay copies a response unchanged.
+// relay copies a response unchanged. With upstream's length known, the
+// client gets it with that length and at once, before the gateway reads
+// the body for the record.
 func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 	copyResponseHeader(w.Header(), resp.Header)
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
 	w.WriteHeader(resp.StatusCode)
 	cp := &capture{limit: maxResponseBytes}
 	_, _ = io.Copy(w, io.TeeReader(resp.Body, cp))
+	if resp.ContentLength >= 0 {
+		flush(w)
+	}
 	body := cp.buf.Bytes()
 	c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
