@@ -47,13 +47,17 @@ func (s *ActivityService) StreamActivity(req *cpv1.StreamActivityRequest, stream
 		return err
 	}
 	ctx := stream.Context()
+	readable := store.Readable
+	if req.GetPayloadAsJson() {
+		readable = store.AsJSON
+	}
 	for {
 		select {
 		case ev, ok := <-sub.C():
 			if !ok {
 				return status.Error(codes.Unavailable, "activity feed closed")
 			}
-			if err := stream.Send(&cpv1.StreamActivityResponse{Event: store.Readable(ev), Dropped: sub.TakeDropped()}); err != nil {
+			if err := stream.Send(&cpv1.StreamActivityResponse{Event: readable(ev), Dropped: sub.TakeDropped()}); err != nil {
 				return err
 			}
 		case <-s.done:

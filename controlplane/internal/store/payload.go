@@ -89,6 +89,16 @@ func Readable(ev *cpv1.CallEvent) *cpv1.CallEvent {
 		Time: ev.GetTime(), Payload: PayloadStruct(ev)}
 }
 
+// AsJSON returns the event with its payload as payload_json: the event
+// itself when it is so already, else a copy.
+func AsJSON(ev *cpv1.CallEvent) *cpv1.CallEvent {
+	if ev == nil || len(ev.GetPayloadJson()) > 0 {
+		return ev
+	}
+	return &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: ev.GetEventType(),
+		Time: ev.GetTime(), PayloadJson: PayloadJSON(ev)}
+}
+
 // ReadableAll applies Readable to every event, in a new slice.
 func ReadableAll(events []*cpv1.CallEvent) []*cpv1.CallEvent {
 	out := make([]*cpv1.CallEvent, len(events))

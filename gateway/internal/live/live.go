@@ -4,11 +4,13 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +48,7 @@ var marshal = protojson.MarshalOptions{UseProtoNames: true}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := &cpv1.StreamActivityRequest{CallId: q.Get("call_id"), SessionId: q.Get("session_id")}
+	req := &cpv1.StreamActivityRequest{CallId: q.Get("call_id"), SessionId: q.Get("session_id"), PayloadAsJson: true}
 	for _, t := range strings.Split(q.Get("type"), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			req.EventTypePrefixes = append(req.EventTypePrefixes, t)
@@ -112,16 +114,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) write(w io.Writer, msg *cpv1.StreamActivityResponse) error {
-	data, err := marshal.Marshal(msg)
+	data, err := encode(msg)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, len(data)+16)
-	buf = append(buf, "data: "...)
-	buf = append(buf, data...)
-	buf = append(buf, "\n\n"...)
-	_, err = w.Write(buf)
+	_, err = w.Write(data)
 	return err
+}
+
+// encode renders one feed message as an SSE event: data is the message as
+// JSON with the proto field names. The payload arrives as JSON text and is
+// written as it is; the rest goes through protojson.
+func encode(msg *cpv1.StreamActivityResponse) ([]byte, error) {
+	ev := msg.GetEvent()
+	payload := ev.GetPayloadJson()
+	if len(payload) > 0 {
+		ev = &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: ev.GetEventType(), Time: ev.GetTime()}
+	}
+	evJSON, err := marshal.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(evJSON)+len(payload)+64)
+	buf = append(buf, `data: {"event":`...)
+	if len(payload) > 0 {
+		// protojson writes a compact object: put the payload before its
+		// closing brace.
+		evJSON = bytes.TrimRight(evJSON, " ")
+		evJSON = bytes.TrimRight(evJSON[:len(evJSON)-1], " ")
+		buf = append(buf, evJSON...)
+		if evJSON[len(evJSON)-1] != '{' {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"payload":`...)
+		buf = append(buf, payload...)
+		buf = append(buf, '}')
+	} else {
+		buf = append(buf, evJSON...)
+	}
+	if n := msg.GetDropped(); n != 0 {
+		buf = append(buf, `,"dropped":"`...)
+		buf = strconv.AppendInt(buf, n, 10)
+		buf = append(buf, '"')
+	}
+	return append(buf, "}\n\n"...), nil
 }
 
 func jsonString(s string) string {

@@ -41,7 +41,8 @@ type CallEvent struct {
 	// call's CPU to build, encode and decode. Writers set one of the two;
 	// when both are set, payload_json wins. The control plane keeps events
 	// in this form and fills in payload (payload_json left empty) for its
-	// readers: HistoryService and StreamActivity.
+	// readers: HistoryService and StreamActivity (unless the subscriber asks
+	// for payload_as_json).
 	PayloadJson   []byte `protobuf:"bytes,6,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -489,8 +490,13 @@ type StreamActivityRequest struct {
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Only event types starting with one of these prefixes (empty = all).
 	EventTypePrefixes []string `protobuf:"bytes,3,rep,name=event_type_prefixes,json=eventTypePrefixes,proto3" json:"event_type_prefixes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Send payloads as payload_json (the text the control plane keeps)
+	// instead of payload: what a subscriber that writes JSON anyway, like
+	// the gateway's SSE feed, wants, since it spares both sides a tree of
+	// Values per event.
+	PayloadAsJson bool `protobuf:"varint,4,opt,name=payload_as_json,json=payloadAsJson,proto3" json:"payload_as_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamActivityRequest) Reset() {
@@ -542,6 +548,13 @@ func (x *StreamActivityRequest) GetEventTypePrefixes() []string {
 		return x.EventTypePrefixes
 	}
 	return nil
+}
+
+func (x *StreamActivityRequest) GetPayloadAsJson() bool {
+	if x != nil {
+		return x.PayloadAsJson
+	}
+	return false
 }
 
 type StreamActivityResponse struct {
@@ -1805,12 +1818,13 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"\x05calls\x18\x01 \x03(\v2#.luthien.controlplane.v1.CallRecordR\x05calls\"K\n" +
 	"\x13RecordCallsResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\x05R\baccepted\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x05R\adropped\"\x7f\n" +
+	"\adropped\x18\x02 \x01(\x05R\adropped\"\xa7\x01\n" +
 	"\x15StreamActivityRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12.\n" +
-	"\x13event_type_prefixes\x18\x03 \x03(\tR\x11eventTypePrefixes\"l\n" +
+	"\x13event_type_prefixes\x18\x03 \x03(\tR\x11eventTypePrefixes\x12&\n" +
+	"\x0fpayload_as_json\x18\x04 \x01(\bR\rpayloadAsJson\"l\n" +
 	"\x16StreamActivityResponse\x128\n" +
 	"\x05event\x18\x01 \x01(\v2\".luthien.controlplane.v1.CallEventR\x05event\x12\x18\n" +
 	"\adropped\x18\x02 \x01(\x03R\adropped\"\xa8\x02\n" +
