@@ -9,13 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"luthien.dev/gateway/internal/bench"
 	"luthien.dev/gateway/internal/config"
 	"luthien.dev/gateway/internal/fakeupstream"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
 // BenchmarkNonStreamingCall measures one whole non-streamed call through
-// the gateway with the in-process control plane and the noop policy.
+// the gateway with the in-process control plane and the noop policy:
+// "parallel" with as many clients as GOMAXPROCS (CPU per call), "serial"
+// one call at a time (latency per call, as nonstream-c1 of make bench),
+// beside the benchmark's floor proxy one call at a time ("floor").
 func BenchmarkNonStreamingCall(b *testing.B) {
 	up := fakeupstream.New()
 	defer up.Close()
@@ -32,22 +36,40 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 	defer a.Close()
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
+	floor := httptest.NewServer(bench.NewFloor(up.AnthropicBaseURL()))
+	defer floor.Close()
 	body := `{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/messages", strings.NewReader(body))
-			req.Header.Set("anthropic-version", "2023-06-01")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				b.Fatal(err)
+	call := func(b *testing.B, base string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				call(b, srv.URL)
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
+		})
+	})
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			call(b, srv.URL)
+		}
+	})
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			call(b, floor.URL)
 		}
 	})
 }
