@@ -24,16 +24,7 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 	up := fakeupstream.New()
 	defer up.Close()
 	up.SetRecording(false)
-	vars := map[string]string{"ANTHROPIC_BASE_URL": up.AnthropicBaseURL(), "LUTHIEN_LOG_LEVEL": "error"}
-	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := newBenchApp(b, map[string]string{"ANTHROPIC_BASE_URL": up.AnthropicBaseURL()})
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	floor := httptest.NewServer(bench.NewFloor(up.AnthropicBaseURL()))
@@ -78,15 +69,7 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 // (noop policy) over the in-process bufconn connection, one at a time:
 // what the request policy adds to every call's latency.
 func BenchmarkRequestPolicyRoundTrip(b *testing.B) {
-	cfg, err := config.Load(nil, func(k string) string { return map[string]string{"LUTHIEN_LOG_LEVEL": "error"}[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	a := newBenchApp(b, nil)
 	client := cpv1.NewPolicyServiceClient(a.conn)
 	req := &cpv1.ApplyRequestPoliciesRequest{CallId: "bench", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
 		Body: []byte(`{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`)}
@@ -100,4 +83,25 @@ func BenchmarkRequestPolicyRoundTrip(b *testing.B) {
 			b.Fatalf("outcome %v, want continue", resp.GetOutcome())
 		}
 	}
+}
+
+// newBenchApp starts a gateway with the in-process control plane, the
+// given settings and quiet logs; it is closed when the benchmark ends.
+func newBenchApp(b *testing.B, vars map[string]string) *App {
+	b.Helper()
+	cfg, err := config.Load(nil, func(k string) string {
+		if k == "LUTHIEN_LOG_LEVEL" {
+			return "error"
+		}
+		return vars[k]
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.Close)
+	return a
 }
