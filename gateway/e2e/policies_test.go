@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"luthien.dev/gateway/internal/fakeupstream"
 )
@@ -98,7 +99,7 @@ func TestRegexBlock(t *testing.T) {
 			if format == "anthropic" && stream {
 				// The tool call was held until the message ended and released
 				// unchanged: the client still gets upstream's exact bytes.
-				if up, _ := e.up.LastRequest(); got.raw != string(up.Sent) {
+				if up, _ := e.up.LastFinished(5 * time.Second); got.raw != string(up.Sent) {
 					t.Errorf("passed stream not byte-identical:\n got %s\nwant %s", got.raw, up.Sent)
 				}
 			}
@@ -257,7 +258,7 @@ func TestDebugLogging(t *testing.T) {
 		e.setPolicy(t, "luthien_proxy.policies.debug_logging_policy:DebugLoggingPolicy", nil)
 		for _, format := range clientFormats {
 			got := ask(t, e, format, true, fakeupstream.Scenario{Text: "logged words", ToolCalls: []fakeupstream.ToolCall{{Name: "Bash", Arguments: `{"command":"ls"}`}}})
-			if up, _ := e.up.LastRequest(); got.raw != string(up.Sent) {
+			if up, _ := e.up.LastFinished(5 * time.Second); got.raw != string(up.Sent) {
 				t.Errorf("%s: stream changed:\n got %s\nwant %s", format, got.raw, up.Sent)
 			}
 			e.waitCall(t, got.callID, "policy.debug_logging.request", "policy.debug_logging.stream_event", "policy.debug_logging.stream_end")

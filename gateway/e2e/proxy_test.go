@@ -47,7 +47,7 @@ func TestPassthroughFidelity(t *testing.T) {
 				if resp.StatusCode != http.StatusOK {
 					t.Fatalf("status %d: %s", resp.StatusCode, body)
 				}
-				got, ok := e.up.LastRequest()
+				got, ok := e.up.LastFinished(5 * time.Second)
 				if !ok {
 					t.Fatal("upstream saw no request")
 				}
@@ -101,7 +101,7 @@ func TestAllCaps(t *testing.T) {
 				t.Errorf("tool arguments %q changed", args)
 			}
 			// Every non-text event is upstream's exact bytes.
-			up, _ := e.up.LastRequest()
+			up, _ := e.up.LastFinished(5 * time.Second)
 			for _, ev := range evs {
 				if !strings.Contains(ev.data, "text_delta") && !bytes.Contains(up.Sent, []byte(ev.data)) {
 					t.Errorf("event not passed through byte-identical: %s", ev.data)
@@ -175,7 +175,7 @@ func TestUpstreamErrors(t *testing.T) {
 				}{{"/v1/messages", anthropicBody(true, ""), anthropicHeaders}, {"/v1/chat/completions", openaiBody(false, ""), openaiHeaders}} {
 					e.up.Enqueue(fakeupstream.Scenario{Status: st, ErrorBody: `{"error":"prompt is too long: 1 > 0","n":` + string(rune('0'+st%10)) + `}`})
 					resp, body := e.do(t, http.MethodPost, f.path, f.body, f.h)
-					up, _ := e.up.LastRequest()
+					up, _ := e.up.LastFinished(5 * time.Second)
 					if resp.StatusCode != st || !bytes.Equal(body, up.Sent) {
 						t.Errorf("%s %s %d: got %d %s, want upstream's %s", policy, f.path, st, resp.StatusCode, body, up.Sent)
 					}

@@ -211,6 +211,28 @@ func (s *Server) LastRequest() (Request, bool) {
 	return s.reqs[len(s.reqs)-1].clone(), true
 }
 
+// LastFinished waits until the most recently received request has been
+// answered (its response written to the end, or cut), at most timeout, and
+// returns it. A proxy can hand a client the whole response before the
+// server here has recorded what it sent: compare Sent through this, not
+// LastRequest.
+func (s *Server) LastFinished(timeout time.Duration) (Request, bool) {
+	s.mu.Lock()
+	if len(s.reqs) == 0 {
+		s.mu.Unlock()
+		return Request{}, false
+	}
+	t := s.trackerLocked(s.reqs[len(s.reqs)-1].Seq)
+	s.mu.Unlock()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-t.done:
+	case <-timer.C:
+	}
+	return s.LastRequest()
+}
+
 // Reset clears the recorded requests, the scenario queue, the default
 // scenario and the responder. Sequence numbers are not reset.
 func (s *Server) Reset() {

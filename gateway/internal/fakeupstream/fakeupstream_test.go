@@ -1035,3 +1035,31 @@ func TestSetRecordingOff(t *testing.T) {
 		t.Fatalf("recording on again: requests %+v, want only seq 2", reqs)
 	}
 }
+
+// LastFinished waits for the response to be written to its end.
+func TestLastFinished(t *testing.T) {
+	s := New()
+	defer s.Close()
+	if _, ok := s.LastFinished(time.Millisecond); ok {
+		t.Fatal("a request before any arrived")
+	}
+	s.Enqueue(Scenario{Text: "slow", FirstDelay: 150 * time.Millisecond})
+	go func() {
+		resp, err := http.Post(s.AnthropicBaseURL()+"/v1/messages", "application/json",
+			strings.NewReader(`{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	for s.Count("/v1/messages") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if r, _ := s.LastRequest(); r.Done {
+		t.Fatal("the slow response finished at once")
+	}
+	r, ok := s.LastFinished(5 * time.Second)
+	if !ok || !r.Done || !strings.Contains(string(r.Sent), "message_stop") {
+		t.Errorf("LastFinished: done %v, sent %q", r.Done, r.Sent)
+	}
+}
