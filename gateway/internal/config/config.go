@@ -191,5 +191,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("database_url", redact(c.DatabaseURL)),
 		slog.String("redis_url", redact(c.RedisURL)),
+		slog.String("debug_addr", c.DebugAddr),
 	)
 }

@@ -33,6 +33,7 @@ func TestLoadErrors(t *testing.T) {
 		want string
 	}{
 		{"bad addr", []string{"-http-addr", "nope"}, nil, "LUTHIEN_HTTP_ADDR"},
+		{"bad debug addr", nil, map[string]string{"LUTHIEN_DEBUG_ADDR": "6060"}, "LUTHIEN_DEBUG_ADDR"},
 		{"bad control plane", nil, map[string]string{"LUTHIEN_CONTROL_PLANE": "somewhere"}, "LUTHIEN_CONTROL_PLANE"},
 		{"bad url", nil, map[string]string{"ANTHROPIC_BASE_URL": "ftp://x"}, "ANTHROPIC_BASE_URL"},
 		{"bad timeout", nil, map[string]string{"LUTHIEN_POLICY_TIMEOUT": "soon"}, "LUTHIEN_POLICY_TIMEOUT"},
@@ -68,7 +69,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("got %v, want a HelpError", err)
 	}
 	for _, v := range []string{"LUTHIEN_HTTP_ADDR", "LUTHIEN_CONTROL_PLANE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
-		"LUTHIEN_CLIENT_API_KEY", "LUTHIEN_POLICY_CONFIG", "DATABASE_URL", "REDIS_URL"} {
+		"LUTHIEN_CLIENT_API_KEY", "LUTHIEN_POLICY_CONFIG", "DATABASE_URL", "REDIS_URL", "LUTHIEN_DEBUG_ADDR"} {
 		if !strings.Contains(help.Usage, "$"+v) {
 			t.Errorf("usage does not mention %s:\n%s", v, help.Usage)
 		}
