@@ -118,24 +118,34 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 
 	c.trace.Upstream = p.upstreamBase(c.d)
+	var ps *policyStream
+	if decision.GetInspectResponse() && c.req.Stream {
+		ps = p.openPolicyStream(r, c)
+	}
 	resp, err := p.send(ctx, r, c.d, c.body)
 	if err != nil {
+		ps.close()
 		c.trace.Error = "upstream unreachable: " + err.Error()
 		p.upstreamFailed(w, r, c.d, err)
 		return
 	}
 	defer resp.Body.Close()
+	streamed := isEventStream(resp) && resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if ps != nil && !streamed {
+		ps.close()
+	}
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// Upstream errors reach the client unchanged: clients match on
 		// their wording.
 		p.relay(w, c, resp)
-	case isEventStream(resp):
-		if decision.GetInspectResponse() {
-			p.streamWithPolicy(w, r, c, resp)
-		} else {
-			p.relayStream(w, r, c, resp)
+	case streamed && decision.GetInspectResponse():
+		if ps == nil { // a stream the client did not ask for
+			ps = p.openPolicyStream(r, c)
 		}
+		p.streamWithPolicy(w, r, c, resp, ps)
+	case streamed:
+		p.relayStream(w, r, c, resp)
 	case decision.GetInspectResponse():
 		p.completeWithPolicy(w, r, c, resp)
 	default:

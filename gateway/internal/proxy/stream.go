@@ -81,17 +81,55 @@ func (t *eventTable) get(seq uint64) (*cpv1.StreamEvent, *upstreamEvent) {
 	return t.events[seq-1], t.bySeq[seq-1]
 }
 
-// streamWithPolicy runs one streamed response through the stream policy,
-// full duplex: upstream events are sent as they arrive while the policy's
-// outputs are written to the client as they come back.
-func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response) {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stream, err := p.policies.StreamChunkPolicy(ctx)
-	if err == nil {
-		err = stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{
-			CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision}}})
+// policyStream is a stream policy call opened, with its start sent, while
+// the request goes upstream: opening it (the start carries the whole
+// request) then overlaps upstream's time to first byte instead of adding
+// to the client's.
+type policyStream struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	stream cpv1.PolicyService_StreamChunkPolicyClient
+	err    error
+}
+
+// openPolicyStream starts opening the stream policy call of c.
+func (p *Proxy) openPolicyStream(r *http.Request, c *call) *policyStream {
+	ps := &policyStream{done: make(chan struct{})}
+	ps.ctx, ps.cancel = context.WithCancel(r.Context())
+	go func() {
+		defer close(ps.done)
+		ps.stream, ps.err = p.policies.StreamChunkPolicy(ps.ctx)
+		if ps.err == nil {
+			ps.err = ps.stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{
+				CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision}}})
+		}
+	}()
+	return ps
+}
+
+// wait returns the opened stream.
+func (ps *policyStream) wait() (cpv1.PolicyService_StreamChunkPolicyClient, error) {
+	<-ps.done
+	return ps.stream, ps.err
+}
+
+// close ends the call (a no-op for a nil stream): the policy sees it
+// cancelled when the response was not a stream after all.
+func (ps *policyStream) close() {
+	if ps != nil {
+		ps.cancel()
+		<-ps.done
 	}
+}
+
+// streamWithPolicy runs one streamed response through the stream policy
+// call ps, full duplex: upstream events are sent as they arrive while the
+// policy's outputs are written to the client as they come back.
+func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, ps *policyStream) {
+	ctx, cancel := ps.ctx, ps.cancel
+	defer cancel()
+	stream, err := ps.wait()
 	if err != nil {
 		p.policyFailed(w, r, c, "stream", err)
 		return
