@@ -168,7 +168,10 @@ func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	cp := &capture{limit: maxResponseBytes}
-	_, _ = io.Copy(w, io.TeeReader(resp.Body, cp))
+	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
+		cp.buf.Grow(int(n))
+	}
+	copyBody(w, io.TeeReader(resp.Body, cp))
 	if resp.ContentLength >= 0 {
 		flush(w)
 	}
