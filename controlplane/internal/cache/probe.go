@@ -1,6 +1,9 @@
 package cache
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // topLevelField returns the raw JSON value of the member name of the
 // object doc, without decoding the rest: strings are skipped with
@@ -103,7 +106,7 @@ func skipValue(doc []byte, i int) int {
 		return -1
 	default:
 		j := i
-		for j < len(doc) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(doc[j])) {
+		for j < len(doc) && strings.IndexByte(",}] \t\r\n", doc[j]) < 0 {
 			j++
 		}
 		if j == i {

@@ -122,8 +122,8 @@ func appendUnchanged(events []store.Event, unchanged bool, original, final strin
 	}
 	for _, e := range events {
 		if e.Event.GetEventType() == original {
-			ev := &cpv1.CallEvent{CallId: e.Event.GetCallId(), SessionId: e.Event.GetSessionId(),
-				EventType: final, Time: e.Event.GetTime(), PayloadJson: e.Event.GetPayloadJson()}
+			ev := store.EventLike(e.Event, final)
+			ev.PayloadJson = e.Event.GetPayloadJson()
 			return append(events, store.Event{Key: fmt.Sprintf("g%d:%s", pos, final), Event: ev, Copy: true}), true
 		}
 	}

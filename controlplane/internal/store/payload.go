@@ -23,17 +23,9 @@ var emptyObject = []byte("{}")
 // payload_json that is not a JSON object is kept as {"raw": text}, so that
 // a bad payload costs its event nothing but its shape.
 func TakePayload(ev *cpv1.CallEvent) {
-	b := ev.GetPayloadJson()
-	switch {
-	case len(b) > 0:
+	b := PayloadJSON(ev)
+	if len(ev.GetPayloadJson()) > 0 {
 		b = objectJSON(b)
-	case ev.GetPayload() != nil:
-		var err error
-		if b, err = protojson.Marshal(ev.GetPayload()); err != nil {
-			b = emptyObject
-		}
-	default:
-		b = emptyObject
 	}
 	ev.PayloadJson, ev.Payload = RedactJSON(b), nil
 }
@@ -85,8 +77,9 @@ func Readable(ev *cpv1.CallEvent) *cpv1.CallEvent {
 	if ev == nil || len(ev.GetPayloadJson()) == 0 {
 		return ev
 	}
-	return &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: ev.GetEventType(),
-		Time: ev.GetTime(), Payload: PayloadStruct(ev)}
+	out := EventLike(ev, ev.GetEventType())
+	out.Payload = PayloadStruct(ev)
+	return out
 }
 
 // AsJSON returns the event with its payload as payload_json: the event
@@ -95,8 +88,15 @@ func AsJSON(ev *cpv1.CallEvent) *cpv1.CallEvent {
 	if ev == nil || len(ev.GetPayloadJson()) > 0 {
 		return ev
 	}
-	return &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: ev.GetEventType(),
-		Time: ev.GetTime(), PayloadJson: PayloadJSON(ev)}
+	out := EventLike(ev, ev.GetEventType())
+	out.PayloadJson = PayloadJSON(ev)
+	return out
+}
+
+// EventLike returns a new event of the given type with ev's call, session
+// and time, and no payload.
+func EventLike(ev *cpv1.CallEvent, eventType string) *cpv1.CallEvent {
+	return &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: eventType, Time: ev.GetTime()}
 }
 
 // ReadableAll applies Readable to every event, in a new slice.

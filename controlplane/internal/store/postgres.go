@@ -348,8 +348,9 @@ func withCopies(events []*cpv1.CallEvent, reqUnchanged, respUnchanged bool) []*c
 			final = "response.final"
 		}
 		if final != "" {
-			out = append(out, &cpv1.CallEvent{CallId: ev.GetCallId(), SessionId: ev.GetSessionId(), EventType: final,
-				Time: ev.GetTime(), PayloadJson: ev.GetPayloadJson()})
+			copied := EventLike(ev, final)
+			copied.PayloadJson = ev.GetPayloadJson()
+			out = append(out, copied)
 		}
 	}
 	return out

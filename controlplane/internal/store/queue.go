@@ -35,8 +35,8 @@ type QueueOptions struct {
 	// it writes (default 10ms; negative: not at all). A database spends
 	// per statement and per commit about what it spends per row, so
 	// batches of a few records instead of one save most of its work, for
-	// a record stored that much later. A full batch or Close ends the
-	// wait.
+	// a record stored that much later. Close ends the wait. Under load
+	// the queue does not empty and writers do not wait at all.
 	Linger time.Duration
 	// WriteTimeout bounds one write attempt (default 10s).
 	WriteTimeout time.Duration
@@ -223,42 +223,19 @@ func (q *Queue) run(ctx context.Context) {
 	}
 }
 
-// linger waits up to Linger for a full batch, Close or ctx's end.
+// linger waits Linger, or until Close or ctx's end, for more records to
+// join the batch.
 func (q *Queue) linger(ctx context.Context) {
 	if q.opts.Linger <= 0 {
 		return
 	}
-	deadline := time.Now().Add(q.opts.Linger)
-	// Polling a few times is cheaper than waking on every record.
-	step := max(q.opts.Linger/4, time.Millisecond)
-	t := time.NewTimer(step)
+	t := time.NewTimer(q.opts.Linger)
 	defer t.Stop()
-	for {
-		q.mu.Lock()
-		full := q.queuedEvents() >= q.opts.MaxBatch
-		q.mu.Unlock()
-		if full || !time.Now().Before(deadline) {
-			return
-		}
-		select {
-		case <-t.C:
-			t.Reset(min(step, time.Until(deadline)))
-		case <-q.closing:
-			return
-		case <-ctx.Done():
-			return
-		}
+	select {
+	case <-t.C:
+	case <-q.closing:
+	case <-ctx.Done():
 	}
-}
-
-// queuedEvents counts the events waiting in the queue (not in flight).
-// The caller holds q.mu.
-func (q *Queue) queuedEvents() int {
-	n := 0
-	for _, it := range q.items {
-		n += len(it.events)
-	}
-	return n
 }
 
 // take removes up to MaxBatch events' worth of items from the queue; their

@@ -107,38 +107,24 @@ func (r *Recorder) Close(ctx context.Context) {
 func (r *Recorder) run(ctx context.Context) {
 	defer close(r.done)
 	batch := make([]*cpv1.CallRecord, 0, r.maxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for c := range r.queue {
 		batch = append(batch[:0], c.Record())
-		if r.linger > 0 {
-			timer.Reset(r.linger)
-		}
+		linger.Reset(max(r.linger, 0))
 	fill:
 		for len(batch) < r.maxBatch {
-			if r.linger <= 0 {
-				select {
-				case more, ok := <-r.queue:
-					if !ok {
-						break fill
-					}
-					batch = append(batch, more.Record())
-				default:
-					break fill
-				}
-				continue
-			}
 			select {
 			case more, ok := <-r.queue:
 				if !ok {
 					break fill // closing: send what there is now
 				}
 				batch = append(batch, more.Record())
-			case <-timer.C:
+			case <-linger.C:
 				break fill
 			}
 		}
-		timer.Stop()
+		linger.Stop()
 		r.deliver(ctx, batch)
 	}
 }
