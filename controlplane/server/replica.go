@@ -17,10 +17,11 @@ const startupTimeout = 30 * time.Second
 
 // startReplica runs the replica over the process's shared connections:
 // it activates the persisted policy (or seeds the database with the
-// store's, when it came from a policy file), and listens for policy
-// changes until the returned stop function is called. Without a database
-// or Redis it returns a nil Replica and a stop that does nothing. The
-// connections are closed by their owner, not by stop.
+// store's, when it came from a policy file), records the policy it
+// starts with as the first entry of an empty policy history, and listens
+// for policy changes until the returned stop function is called. Without
+// a database or Redis it returns a nil Replica and a stop that does
+// nothing. The connections are closed by their owner, not by stop.
 func startReplica(cfg Config, conns *connections, store *service.Store, logger *slog.Logger) (*replica.Replica, func(), error) {
 	if conns.pool == nil && conns.rdb == nil {
 		return nil, func() {}, nil
@@ -62,7 +63,8 @@ func startReplica(cfg Config, conns *connections, store *service.Store, logger *
 
 // restorePersisted activates the persisted policy; without one, a policy
 // that came from a file (seed) is persisted so that every replica starts
-// with it.
+// with it. The policy it ends with is the first entry of the policy
+// history when that is empty.
 func restorePersisted(ctx context.Context, rep *replica.Replica, store *service.Store, seed bool) error {
 	desc, ok, err := rep.Load(ctx)
 	if err != nil {
@@ -74,11 +76,10 @@ func restorePersisted(ctx context.Context, rep *replica.Replica, store *service.
 		}
 		ok = true
 	}
-	if !ok {
-		return nil
+	if ok {
+		if err := store.Restore(desc); err != nil {
+			return fmt.Errorf("persisted policy: %w", err)
+		}
 	}
-	if err := store.Restore(desc); err != nil {
-		return fmt.Errorf("persisted policy: %w", err)
-	}
-	return nil
+	return rep.SeedHistory(ctx, store.Active().Proto())
 }

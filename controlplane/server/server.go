@@ -32,6 +32,10 @@ const maxRecvMsgSize = 64 << 20
 // given.
 const defaultPolicy = "noop"
 
+// startupActor is the changed_by of the default policy a control plane
+// starts with; a policy from a file has the file's path.
+const startupActor = "startup"
+
 // Config configures a Server.
 type Config struct {
 	// PolicyConfigPath is the policy configuration file (YAML, see
@@ -112,14 +116,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new control plane: %w", err)
 	}
-	class, policyCfg := defaultPolicy, map[string]any{}
+	class, policyCfg, origin := defaultPolicy, map[string]any{}, startupActor
 	if cfg.PolicyConfigPath != "" {
 		class, policyCfg, err = policy.LoadFile(cfg.PolicyConfigPath)
 		if err != nil {
 			return nil, fmt.Errorf("new control plane: %w", err)
 		}
+		origin = cfg.PolicyConfigPath
 	}
-	store, err := service.NewStore(registry, logger, class, policyCfg)
+	store, err := service.NewStore(registry, logger, class, policyCfg, origin)
 	if err != nil {
 		if cfg.PolicyConfigPath != "" {
 			return nil, fmt.Errorf("new control plane: policy from %s: %w", cfg.PolicyConfigPath, err)
@@ -148,6 +153,10 @@ func New(cfg Config) (*Server, error) {
 	if rep != nil {
 		publisher = rep
 	}
+	var policyHistory service.PolicyHistory // nil: the store's, in memory
+	if conns.pool != nil {
+		policyHistory = rep
+	}
 
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -157,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		logger:      logger,
 		policies:    service.NewCachingPolicyService(service.NewPolicyService(store, logger, recorder), responses),
-		admin:       service.NewAdminService(store, registry, publisher),
+		admin:       service.NewAdminService(store, registry, publisher, policyHistory),
 		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
 		activity:    service.NewActivityService(rec.hub, rec.stopping),
 		history:     service.NewHistoryService(rec.history, service.Counters{Queue: rec.queue, Cache: rec.cache, Activity: rec.hub}, logger),

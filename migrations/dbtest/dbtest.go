@@ -48,6 +48,23 @@ func NewDatabase(t testing.TB) string {
 	if templateErr != nil {
 		t.Fatalf("dbtest: %v", templateErr)
 	}
+	return create(ctx, t, templateName)
+}
+
+// NewEmptyDatabase creates a fresh database without any migration, for
+// tests of the migrations themselves, and returns its URL. It is dropped
+// when the test ends.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return create(ctx, t, "template0")
+}
+
+// create creates a database from template, dropped when the test ends,
+// and returns its URL.
+func create(ctx context.Context, t testing.TB, template string) string {
+	t.Helper()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
 		t.Fatalf("dbtest: connect: %v", err)
@@ -56,7 +73,7 @@ func NewDatabase(t testing.TB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "luthien_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, templateName)); err != nil {
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
 	t.Cleanup(func() {

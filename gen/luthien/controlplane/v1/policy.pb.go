@@ -1056,13 +1056,19 @@ func (x *PolicyConfig) GetConfig() *structpb.Struct {
 	return nil
 }
 
-// The active policy.
+// The active policy, or one activation of the policy history.
 type ActivePolicy struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Policy *PolicyConfig          `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
 	// Changes whenever the active policy changes.
-	Revision      string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
-	ActivatedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
+	Revision    string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	ActivatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
+	// Who made the change: the `x-luthien-actor` metadata of the SetPolicy
+	// call (trimmed, at most 200 bytes), which the gateway sets after admin
+	// authentication; "startup" or the policy file's path for the policy a
+	// control plane started with; "unknown" when the caller gave none.
+	// Informational only: it is not checked and grants nothing.
+	ChangedBy     string `protobuf:"bytes,4,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1116,6 +1122,13 @@ func (x *ActivePolicy) GetActivatedAt() *timestamppb.Timestamp {
 		return x.ActivatedAt
 	}
 	return nil
+}
+
+func (x *ActivePolicy) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
 }
 
 type GetPolicyRequest struct {
@@ -1437,6 +1450,466 @@ func (x *ListPolicyTypesResponse) GetTypes() []*PolicyType {
 	return nil
 }
 
+// The page of policy history to list.
+type ListPolicyHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many entries; 0 means 50, values above 500 mean 500,
+	// negative values are INVALID_ARGUMENT.
+	PageSize      int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPolicyHistoryRequest) Reset() {
+	*x = ListPolicyHistoryRequest{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPolicyHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPolicyHistoryRequest) ProtoMessage() {}
+
+func (x *ListPolicyHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPolicyHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListPolicyHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListPolicyHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// A page of policy history.
+type ListPolicyHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activations, newest first, each with who made it.
+	Entries       []*ActivePolicy `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPolicyHistoryResponse) Reset() {
+	*x = ListPolicyHistoryResponse{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPolicyHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPolicyHistoryResponse) ProtoMessage() {}
+
+func (x *ListPolicyHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPolicyHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListPolicyHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListPolicyHistoryResponse) GetEntries() []*ActivePolicy {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// Samples to run through the active policy and, optionally, a proposed
+// one.
+type DryRunPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy to try next to the active one, validated like SetPolicy;
+	// absent: only the active policy runs.
+	Proposed *PolicyConfig `protobuf:"bytes,1,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// The client format of the samples.
+	Format ClientFormat `protobuf:"varint,2,opt,name=format,proto3,enum=luthien.controlplane.v1.ClientFormat" json:"format,omitempty"`
+	// A request body as the client would send it: a JSON object in the
+	// client's format, at most 1 MiB. Required.
+	RequestJson string `protobuf:"bytes,3,opt,name=request_json,json=requestJson,proto3" json:"request_json,omitempty"`
+	// A complete (non-streamed) response as upstream would send it, JSON in
+	// the client's format, at most 1 MiB. Optional: without it only the
+	// request phase runs.
+	ResponseJson  string `protobuf:"bytes,4,opt,name=response_json,json=responseJson,proto3" json:"response_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DryRunPolicyRequest) Reset() {
+	*x = DryRunPolicyRequest{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DryRunPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DryRunPolicyRequest) ProtoMessage() {}
+
+func (x *DryRunPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DryRunPolicyRequest.ProtoReflect.Descriptor instead.
+func (*DryRunPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DryRunPolicyRequest) GetProposed() *PolicyConfig {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *DryRunPolicyRequest) GetFormat() ClientFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ClientFormat_CLIENT_FORMAT_UNSPECIFIED
+}
+
+func (x *DryRunPolicyRequest) GetRequestJson() string {
+	if x != nil {
+		return x.RequestJson
+	}
+	return ""
+}
+
+func (x *DryRunPolicyRequest) GetResponseJson() string {
+	if x != nil {
+		return x.ResponseJson
+	}
+	return ""
+}
+
+// What each policy did to the samples.
+type DryRunPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run of the active policy.
+	Active *DryRunResult `protobuf:"bytes,1,opt,name=active,proto3" json:"active,omitempty"`
+	// The run of the proposed policy; absent when none was proposed.
+	Proposed      *DryRunResult `protobuf:"bytes,2,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DryRunPolicyResponse) Reset() {
+	*x = DryRunPolicyResponse{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DryRunPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DryRunPolicyResponse) ProtoMessage() {}
+
+func (x *DryRunPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DryRunPolicyResponse.ProtoReflect.Descriptor instead.
+func (*DryRunPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DryRunPolicyResponse) GetActive() *DryRunResult {
+	if x != nil {
+		return x.Active
+	}
+	return nil
+}
+
+func (x *DryRunPolicyResponse) GetProposed() *DryRunResult {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+// What one policy did to the samples of a dry run.
+type DryRunResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy that ran (class as the registry names it).
+	Policy *PolicyConfig `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The active policy's revision; empty for a proposed policy.
+	Revision string `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The request phase's decision; unset when the policy failed (see
+	// error).
+	//
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*DryRunResult_ForwardRequestJson
+	//	*DryRunResult_RespondJson
+	//	*DryRunResult_Reject
+	Outcome isDryRunResult_Outcome `protobuf_oneof:"outcome"`
+	// Whether the request phase did anything: changed the forwarded body,
+	// answered or refused the request.
+	RequestChanged bool `protobuf:"varint,6,opt,name=request_changed,json=requestChanged,proto3" json:"request_changed,omitempty"`
+	// The response as the client would receive it, JSON text in the
+	// client's format; empty when the response phase did not run (no
+	// sample response, the request was answered or refused, or the policy
+	// failed first). A policy that does not inspect responses leaves the
+	// sample as it is, as live.
+	ResponseJson string `protobuf:"bytes,7,opt,name=response_json,json=responseJson,proto3" json:"response_json,omitempty"`
+	// Whether the response policy changed the response.
+	ResponseChanged bool `protobuf:"varint,8,opt,name=response_changed,json=responseChanged,proto3" json:"response_changed,omitempty"`
+	// The policy events the run emitted, in order. They are returned here
+	// only: never stored nor published.
+	Events []*DryRunEvent `protobuf:"bytes,9,rep,name=events,proto3" json:"events,omitempty"`
+	// The policy's failure, empty when it ran through. Live, the gateway
+	// would fail the call closed.
+	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DryRunResult) Reset() {
+	*x = DryRunResult{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DryRunResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DryRunResult) ProtoMessage() {}
+
+func (x *DryRunResult) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DryRunResult.ProtoReflect.Descriptor instead.
+func (*DryRunResult) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DryRunResult) GetPolicy() *PolicyConfig {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *DryRunResult) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *DryRunResult) GetOutcome() isDryRunResult_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *DryRunResult) GetForwardRequestJson() string {
+	if x != nil {
+		if x, ok := x.Outcome.(*DryRunResult_ForwardRequestJson); ok {
+			return x.ForwardRequestJson
+		}
+	}
+	return ""
+}
+
+func (x *DryRunResult) GetRespondJson() string {
+	if x != nil {
+		if x, ok := x.Outcome.(*DryRunResult_RespondJson); ok {
+			return x.RespondJson
+		}
+	}
+	return ""
+}
+
+func (x *DryRunResult) GetReject() *Reject {
+	if x != nil {
+		if x, ok := x.Outcome.(*DryRunResult_Reject); ok {
+			return x.Reject
+		}
+	}
+	return nil
+}
+
+func (x *DryRunResult) GetRequestChanged() bool {
+	if x != nil {
+		return x.RequestChanged
+	}
+	return false
+}
+
+func (x *DryRunResult) GetResponseJson() string {
+	if x != nil {
+		return x.ResponseJson
+	}
+	return ""
+}
+
+func (x *DryRunResult) GetResponseChanged() bool {
+	if x != nil {
+		return x.ResponseChanged
+	}
+	return false
+}
+
+func (x *DryRunResult) GetEvents() []*DryRunEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *DryRunResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type isDryRunResult_Outcome interface {
+	isDryRunResult_Outcome()
+}
+
+type DryRunResult_ForwardRequestJson struct {
+	// The request goes upstream: the body as the policy forwards it, JSON
+	// text (the sample itself when unchanged).
+	ForwardRequestJson string `protobuf:"bytes,3,opt,name=forward_request_json,json=forwardRequestJson,proto3,oneof"`
+}
+
+type DryRunResult_RespondJson struct {
+	// The policy answers the client itself, without calling upstream: the
+	// answer as a complete response in the client's format, JSON text.
+	RespondJson string `protobuf:"bytes,4,opt,name=respond_json,json=respondJson,proto3,oneof"`
+}
+
+type DryRunResult_Reject struct {
+	// The policy refuses the request with this error.
+	Reject *Reject `protobuf:"bytes,5,opt,name=reject,proto3,oneof"`
+}
+
+func (*DryRunResult_ForwardRequestJson) isDryRunResult_Outcome() {}
+
+func (*DryRunResult_RespondJson) isDryRunResult_Outcome() {}
+
+func (*DryRunResult_Reject) isDryRunResult_Outcome() {}
+
+// One policy event of a dry run.
+type DryRunEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event type, "policy.<class>.<what>", e.g.
+	// "policy.regex_block.blocked".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The event's details as the text of a JSON object, credentials
+	// redacted.
+	PayloadJson   string `protobuf:"bytes,2,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DryRunEvent) Reset() {
+	*x = DryRunEvent{}
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DryRunEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DryRunEvent) ProtoMessage() {}
+
+func (x *DryRunEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_policy_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DryRunEvent.ProtoReflect.Descriptor instead.
+func (*DryRunEvent) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_policy_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DryRunEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *DryRunEvent) GetPayloadJson() string {
+	if x != nil {
+		return x.PayloadJson
+	}
+	return ""
+}
+
 var File_luthien_controlplane_v1_policy_proto protoreflect.FileDescriptor
 
 const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
@@ -1508,11 +1981,13 @@ const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"end_stream\x18\x02 \x01(\bR\tendStream\"U\n" +
 	"\fPolicyConfig\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12/\n" +
-	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\"\xa8\x01\n" +
+	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\"\xc7\x01\n" +
 	"\fActivePolicy\x12=\n" +
 	"\x06policy\x18\x01 \x01(\v2%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\tR\brevision\x12=\n" +
-	"\factivated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\"\x12\n" +
+	"\factivated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x04 \x01(\tR\tchangedBy\"\x12\n" +
 	"\x10GetPolicyRequest\"R\n" +
 	"\x11GetPolicyResponse\x12=\n" +
 	"\x06active\x18\x01 \x01(\v2%.luthien.controlplane.v1.ActivePolicyR\x06active\"Q\n" +
@@ -1528,7 +2003,35 @@ const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"\x12config_schema_json\x18\x03 \x01(\tR\x10configSchemaJson\x12\x18\n" +
 	"\aaliases\x18\x04 \x03(\tR\aaliases\"T\n" +
 	"\x17ListPolicyTypesResponse\x129\n" +
-	"\x05types\x18\x01 \x03(\v2#.luthien.controlplane.v1.PolicyTypeR\x05types*r\n" +
+	"\x05types\x18\x01 \x03(\v2#.luthien.controlplane.v1.PolicyTypeR\x05types\"7\n" +
+	"\x18ListPolicyHistoryRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\"\\\n" +
+	"\x19ListPolicyHistoryResponse\x12?\n" +
+	"\aentries\x18\x01 \x03(\v2%.luthien.controlplane.v1.ActivePolicyR\aentries\"\xdf\x01\n" +
+	"\x13DryRunPolicyRequest\x12A\n" +
+	"\bproposed\x18\x01 \x01(\v2%.luthien.controlplane.v1.PolicyConfigR\bproposed\x12=\n" +
+	"\x06format\x18\x02 \x01(\x0e2%.luthien.controlplane.v1.ClientFormatR\x06format\x12!\n" +
+	"\frequest_json\x18\x03 \x01(\tR\vrequestJson\x12#\n" +
+	"\rresponse_json\x18\x04 \x01(\tR\fresponseJson\"\x98\x01\n" +
+	"\x14DryRunPolicyResponse\x12=\n" +
+	"\x06active\x18\x01 \x01(\v2%.luthien.controlplane.v1.DryRunResultR\x06active\x12A\n" +
+	"\bproposed\x18\x02 \x01(\v2%.luthien.controlplane.v1.DryRunResultR\bproposed\"\xd5\x03\n" +
+	"\fDryRunResult\x12=\n" +
+	"\x06policy\x18\x01 \x01(\v2%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x122\n" +
+	"\x14forward_request_json\x18\x03 \x01(\tH\x00R\x12forwardRequestJson\x12#\n" +
+	"\frespond_json\x18\x04 \x01(\tH\x00R\vrespondJson\x129\n" +
+	"\x06reject\x18\x05 \x01(\v2\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12'\n" +
+	"\x0frequest_changed\x18\x06 \x01(\bR\x0erequestChanged\x12#\n" +
+	"\rresponse_json\x18\a \x01(\tR\fresponseJson\x12)\n" +
+	"\x10response_changed\x18\b \x01(\bR\x0fresponseChanged\x12<\n" +
+	"\x06events\x18\t \x03(\v2$.luthien.controlplane.v1.DryRunEventR\x06events\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05errorB\t\n" +
+	"\aoutcome\"D\n" +
+	"\vDryRunEvent\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12!\n" +
+	"\fpayload_json\x18\x02 \x01(\tR\vpayloadJson*r\n" +
 	"\fClientFormat\x12\x1d\n" +
 	"\x19CLIENT_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CLIENT_FORMAT_OPENAI_CHAT\x10\x01\x12$\n" +
@@ -1536,11 +2039,13 @@ const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"\rPolicyService\x12\x83\x01\n" +
 	"\x14ApplyRequestPolicies\x124.luthien.controlplane.v1.ApplyRequestPoliciesRequest\x1a5.luthien.controlplane.v1.ApplyRequestPoliciesResponse\x12\x80\x01\n" +
 	"\x13ApplyResponsePolicy\x123.luthien.controlplane.v1.ApplyResponsePolicyRequest\x1a4.luthien.controlplane.v1.ApplyResponsePolicyResponse\x12~\n" +
-	"\x11StreamChunkPolicy\x121.luthien.controlplane.v1.StreamChunkPolicyRequest\x1a2.luthien.controlplane.v1.StreamChunkPolicyResponse(\x010\x012\xd2\x02\n" +
+	"\x11StreamChunkPolicy\x121.luthien.controlplane.v1.StreamChunkPolicyRequest\x1a2.luthien.controlplane.v1.StreamChunkPolicyResponse(\x010\x012\xbb\x04\n" +
 	"\x12PolicyAdminService\x12b\n" +
 	"\tGetPolicy\x12).luthien.controlplane.v1.GetPolicyRequest\x1a*.luthien.controlplane.v1.GetPolicyResponse\x12b\n" +
 	"\tSetPolicy\x12).luthien.controlplane.v1.SetPolicyRequest\x1a*.luthien.controlplane.v1.SetPolicyResponse\x12t\n" +
-	"\x0fListPolicyTypes\x12/.luthien.controlplane.v1.ListPolicyTypesRequest\x1a0.luthien.controlplane.v1.ListPolicyTypesResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3"
+	"\x0fListPolicyTypes\x12/.luthien.controlplane.v1.ListPolicyTypesRequest\x1a0.luthien.controlplane.v1.ListPolicyTypesResponse\x12z\n" +
+	"\x11ListPolicyHistory\x121.luthien.controlplane.v1.ListPolicyHistoryRequest\x1a2.luthien.controlplane.v1.ListPolicyHistoryResponse\x12k\n" +
+	"\fDryRunPolicy\x12,.luthien.controlplane.v1.DryRunPolicyRequest\x1a-.luthien.controlplane.v1.DryRunPolicyResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3"
 
 var (
 	file_luthien_controlplane_v1_policy_proto_rawDescOnce sync.Once
@@ -1555,7 +2060,7 @@ func file_luthien_controlplane_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_luthien_controlplane_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_luthien_controlplane_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_luthien_controlplane_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_luthien_controlplane_v1_policy_proto_goTypes = []any{
 	(ClientFormat)(0),                    // 0: luthien.controlplane.v1.ClientFormat
 	(*RequestMetadata)(nil),              // 1: luthien.controlplane.v1.RequestMetadata
@@ -1580,55 +2085,73 @@ var file_luthien_controlplane_v1_policy_proto_goTypes = []any{
 	(*ListPolicyTypesRequest)(nil),       // 20: luthien.controlplane.v1.ListPolicyTypesRequest
 	(*PolicyType)(nil),                   // 21: luthien.controlplane.v1.PolicyType
 	(*ListPolicyTypesResponse)(nil),      // 22: luthien.controlplane.v1.ListPolicyTypesResponse
-	nil,                                  // 23: luthien.controlplane.v1.RequestMetadata.HeadersEntry
-	(*Message)(nil),                      // 24: luthien.controlplane.v1.Message
-	(*StreamEvent)(nil),                  // 25: luthien.controlplane.v1.StreamEvent
-	(*structpb.Struct)(nil),              // 26: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
+	(*ListPolicyHistoryRequest)(nil),     // 23: luthien.controlplane.v1.ListPolicyHistoryRequest
+	(*ListPolicyHistoryResponse)(nil),    // 24: luthien.controlplane.v1.ListPolicyHistoryResponse
+	(*DryRunPolicyRequest)(nil),          // 25: luthien.controlplane.v1.DryRunPolicyRequest
+	(*DryRunPolicyResponse)(nil),         // 26: luthien.controlplane.v1.DryRunPolicyResponse
+	(*DryRunResult)(nil),                 // 27: luthien.controlplane.v1.DryRunResult
+	(*DryRunEvent)(nil),                  // 28: luthien.controlplane.v1.DryRunEvent
+	nil,                                  // 29: luthien.controlplane.v1.RequestMetadata.HeadersEntry
+	(*Message)(nil),                      // 30: luthien.controlplane.v1.Message
+	(*StreamEvent)(nil),                  // 31: luthien.controlplane.v1.StreamEvent
+	(*structpb.Struct)(nil),              // 32: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
 }
 var file_luthien_controlplane_v1_policy_proto_depIdxs = []int32{
-	23, // 0: luthien.controlplane.v1.RequestMetadata.headers:type_name -> luthien.controlplane.v1.RequestMetadata.HeadersEntry
+	29, // 0: luthien.controlplane.v1.RequestMetadata.headers:type_name -> luthien.controlplane.v1.RequestMetadata.HeadersEntry
 	0,  // 1: luthien.controlplane.v1.ApplyRequestPoliciesRequest.format:type_name -> luthien.controlplane.v1.ClientFormat
 	1,  // 2: luthien.controlplane.v1.ApplyRequestPoliciesRequest.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
-	24, // 3: luthien.controlplane.v1.Respond.message:type_name -> luthien.controlplane.v1.Message
+	30, // 3: luthien.controlplane.v1.Respond.message:type_name -> luthien.controlplane.v1.Message
 	3,  // 4: luthien.controlplane.v1.ApplyRequestPoliciesResponse.continue:type_name -> luthien.controlplane.v1.Continue
 	4,  // 5: luthien.controlplane.v1.ApplyRequestPoliciesResponse.respond:type_name -> luthien.controlplane.v1.Respond
 	5,  // 6: luthien.controlplane.v1.ApplyRequestPoliciesResponse.reject:type_name -> luthien.controlplane.v1.Reject
 	0,  // 7: luthien.controlplane.v1.ApplyResponsePolicyRequest.format:type_name -> luthien.controlplane.v1.ClientFormat
 	1,  // 8: luthien.controlplane.v1.ApplyResponsePolicyRequest.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
-	24, // 9: luthien.controlplane.v1.ApplyResponsePolicyRequest.response:type_name -> luthien.controlplane.v1.Message
-	24, // 10: luthien.controlplane.v1.ApplyResponsePolicyResponse.response:type_name -> luthien.controlplane.v1.Message
+	30, // 9: luthien.controlplane.v1.ApplyResponsePolicyRequest.response:type_name -> luthien.controlplane.v1.Message
+	30, // 10: luthien.controlplane.v1.ApplyResponsePolicyResponse.response:type_name -> luthien.controlplane.v1.Message
 	0,  // 11: luthien.controlplane.v1.StreamStart.format:type_name -> luthien.controlplane.v1.ClientFormat
 	1,  // 12: luthien.controlplane.v1.StreamStart.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
 	9,  // 13: luthien.controlplane.v1.StreamChunkPolicyRequest.start:type_name -> luthien.controlplane.v1.StreamStart
-	25, // 14: luthien.controlplane.v1.StreamChunkPolicyRequest.event:type_name -> luthien.controlplane.v1.StreamEvent
+	31, // 14: luthien.controlplane.v1.StreamChunkPolicyRequest.event:type_name -> luthien.controlplane.v1.StreamEvent
 	10, // 15: luthien.controlplane.v1.StreamChunkPolicyRequest.end:type_name -> luthien.controlplane.v1.StreamEnd
-	25, // 16: luthien.controlplane.v1.StreamOutput.event:type_name -> luthien.controlplane.v1.StreamEvent
+	31, // 16: luthien.controlplane.v1.StreamOutput.event:type_name -> luthien.controlplane.v1.StreamEvent
 	12, // 17: luthien.controlplane.v1.StreamChunkPolicyResponse.outputs:type_name -> luthien.controlplane.v1.StreamOutput
-	26, // 18: luthien.controlplane.v1.PolicyConfig.config:type_name -> google.protobuf.Struct
+	32, // 18: luthien.controlplane.v1.PolicyConfig.config:type_name -> google.protobuf.Struct
 	14, // 19: luthien.controlplane.v1.ActivePolicy.policy:type_name -> luthien.controlplane.v1.PolicyConfig
-	27, // 20: luthien.controlplane.v1.ActivePolicy.activated_at:type_name -> google.protobuf.Timestamp
+	33, // 20: luthien.controlplane.v1.ActivePolicy.activated_at:type_name -> google.protobuf.Timestamp
 	15, // 21: luthien.controlplane.v1.GetPolicyResponse.active:type_name -> luthien.controlplane.v1.ActivePolicy
 	14, // 22: luthien.controlplane.v1.SetPolicyRequest.policy:type_name -> luthien.controlplane.v1.PolicyConfig
 	15, // 23: luthien.controlplane.v1.SetPolicyResponse.active:type_name -> luthien.controlplane.v1.ActivePolicy
 	21, // 24: luthien.controlplane.v1.ListPolicyTypesResponse.types:type_name -> luthien.controlplane.v1.PolicyType
-	2,  // 25: luthien.controlplane.v1.PolicyService.ApplyRequestPolicies:input_type -> luthien.controlplane.v1.ApplyRequestPoliciesRequest
-	7,  // 26: luthien.controlplane.v1.PolicyService.ApplyResponsePolicy:input_type -> luthien.controlplane.v1.ApplyResponsePolicyRequest
-	11, // 27: luthien.controlplane.v1.PolicyService.StreamChunkPolicy:input_type -> luthien.controlplane.v1.StreamChunkPolicyRequest
-	16, // 28: luthien.controlplane.v1.PolicyAdminService.GetPolicy:input_type -> luthien.controlplane.v1.GetPolicyRequest
-	18, // 29: luthien.controlplane.v1.PolicyAdminService.SetPolicy:input_type -> luthien.controlplane.v1.SetPolicyRequest
-	20, // 30: luthien.controlplane.v1.PolicyAdminService.ListPolicyTypes:input_type -> luthien.controlplane.v1.ListPolicyTypesRequest
-	6,  // 31: luthien.controlplane.v1.PolicyService.ApplyRequestPolicies:output_type -> luthien.controlplane.v1.ApplyRequestPoliciesResponse
-	8,  // 32: luthien.controlplane.v1.PolicyService.ApplyResponsePolicy:output_type -> luthien.controlplane.v1.ApplyResponsePolicyResponse
-	13, // 33: luthien.controlplane.v1.PolicyService.StreamChunkPolicy:output_type -> luthien.controlplane.v1.StreamChunkPolicyResponse
-	17, // 34: luthien.controlplane.v1.PolicyAdminService.GetPolicy:output_type -> luthien.controlplane.v1.GetPolicyResponse
-	19, // 35: luthien.controlplane.v1.PolicyAdminService.SetPolicy:output_type -> luthien.controlplane.v1.SetPolicyResponse
-	22, // 36: luthien.controlplane.v1.PolicyAdminService.ListPolicyTypes:output_type -> luthien.controlplane.v1.ListPolicyTypesResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 25: luthien.controlplane.v1.ListPolicyHistoryResponse.entries:type_name -> luthien.controlplane.v1.ActivePolicy
+	14, // 26: luthien.controlplane.v1.DryRunPolicyRequest.proposed:type_name -> luthien.controlplane.v1.PolicyConfig
+	0,  // 27: luthien.controlplane.v1.DryRunPolicyRequest.format:type_name -> luthien.controlplane.v1.ClientFormat
+	27, // 28: luthien.controlplane.v1.DryRunPolicyResponse.active:type_name -> luthien.controlplane.v1.DryRunResult
+	27, // 29: luthien.controlplane.v1.DryRunPolicyResponse.proposed:type_name -> luthien.controlplane.v1.DryRunResult
+	14, // 30: luthien.controlplane.v1.DryRunResult.policy:type_name -> luthien.controlplane.v1.PolicyConfig
+	5,  // 31: luthien.controlplane.v1.DryRunResult.reject:type_name -> luthien.controlplane.v1.Reject
+	28, // 32: luthien.controlplane.v1.DryRunResult.events:type_name -> luthien.controlplane.v1.DryRunEvent
+	2,  // 33: luthien.controlplane.v1.PolicyService.ApplyRequestPolicies:input_type -> luthien.controlplane.v1.ApplyRequestPoliciesRequest
+	7,  // 34: luthien.controlplane.v1.PolicyService.ApplyResponsePolicy:input_type -> luthien.controlplane.v1.ApplyResponsePolicyRequest
+	11, // 35: luthien.controlplane.v1.PolicyService.StreamChunkPolicy:input_type -> luthien.controlplane.v1.StreamChunkPolicyRequest
+	16, // 36: luthien.controlplane.v1.PolicyAdminService.GetPolicy:input_type -> luthien.controlplane.v1.GetPolicyRequest
+	18, // 37: luthien.controlplane.v1.PolicyAdminService.SetPolicy:input_type -> luthien.controlplane.v1.SetPolicyRequest
+	20, // 38: luthien.controlplane.v1.PolicyAdminService.ListPolicyTypes:input_type -> luthien.controlplane.v1.ListPolicyTypesRequest
+	23, // 39: luthien.controlplane.v1.PolicyAdminService.ListPolicyHistory:input_type -> luthien.controlplane.v1.ListPolicyHistoryRequest
+	25, // 40: luthien.controlplane.v1.PolicyAdminService.DryRunPolicy:input_type -> luthien.controlplane.v1.DryRunPolicyRequest
+	6,  // 41: luthien.controlplane.v1.PolicyService.ApplyRequestPolicies:output_type -> luthien.controlplane.v1.ApplyRequestPoliciesResponse
+	8,  // 42: luthien.controlplane.v1.PolicyService.ApplyResponsePolicy:output_type -> luthien.controlplane.v1.ApplyResponsePolicyResponse
+	13, // 43: luthien.controlplane.v1.PolicyService.StreamChunkPolicy:output_type -> luthien.controlplane.v1.StreamChunkPolicyResponse
+	17, // 44: luthien.controlplane.v1.PolicyAdminService.GetPolicy:output_type -> luthien.controlplane.v1.GetPolicyResponse
+	19, // 45: luthien.controlplane.v1.PolicyAdminService.SetPolicy:output_type -> luthien.controlplane.v1.SetPolicyResponse
+	22, // 46: luthien.controlplane.v1.PolicyAdminService.ListPolicyTypes:output_type -> luthien.controlplane.v1.ListPolicyTypesResponse
+	24, // 47: luthien.controlplane.v1.PolicyAdminService.ListPolicyHistory:output_type -> luthien.controlplane.v1.ListPolicyHistoryResponse
+	26, // 48: luthien.controlplane.v1.PolicyAdminService.DryRunPolicy:output_type -> luthien.controlplane.v1.DryRunPolicyResponse
+	41, // [41:49] is the sub-list for method output_type
+	33, // [33:41] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_luthien_controlplane_v1_policy_proto_init() }
@@ -1653,13 +2176,18 @@ func file_luthien_controlplane_v1_policy_proto_init() {
 		(*StreamOutput_PassthroughSeq)(nil),
 		(*StreamOutput_Event)(nil),
 	}
+	file_luthien_controlplane_v1_policy_proto_msgTypes[26].OneofWrappers = []any{
+		(*DryRunResult_ForwardRequestJson)(nil),
+		(*DryRunResult_RespondJson)(nil),
+		(*DryRunResult_Reject)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_luthien_controlplane_v1_policy_proto_rawDesc), len(file_luthien_controlplane_v1_policy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

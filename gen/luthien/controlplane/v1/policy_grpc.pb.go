@@ -246,16 +246,19 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	PolicyAdminService_GetPolicy_FullMethodName       = "/luthien.controlplane.v1.PolicyAdminService/GetPolicy"
-	PolicyAdminService_SetPolicy_FullMethodName       = "/luthien.controlplane.v1.PolicyAdminService/SetPolicy"
-	PolicyAdminService_ListPolicyTypes_FullMethodName = "/luthien.controlplane.v1.PolicyAdminService/ListPolicyTypes"
+	PolicyAdminService_GetPolicy_FullMethodName         = "/luthien.controlplane.v1.PolicyAdminService/GetPolicy"
+	PolicyAdminService_SetPolicy_FullMethodName         = "/luthien.controlplane.v1.PolicyAdminService/SetPolicy"
+	PolicyAdminService_ListPolicyTypes_FullMethodName   = "/luthien.controlplane.v1.PolicyAdminService/ListPolicyTypes"
+	PolicyAdminService_ListPolicyHistory_FullMethodName = "/luthien.controlplane.v1.PolicyAdminService/ListPolicyHistory"
+	PolicyAdminService_DryRunPolicy_FullMethodName      = "/luthien.controlplane.v1.PolicyAdminService/DryRunPolicy"
 )
 
 // PolicyAdminServiceClient is the client API for PolicyAdminService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PolicyAdminService reads and changes the active policy.
+// PolicyAdminService reads and changes the active policy, lists its
+// history and tries policies on samples without activating them.
 type PolicyAdminServiceClient interface {
 	// Returns the active policy.
 	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
@@ -265,6 +268,24 @@ type PolicyAdminServiceClient interface {
 	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error)
 	// Lists the policy classes this control plane can run.
 	ListPolicyTypes(ctx context.Context, in *ListPolicyTypesRequest, opts ...grpc.CallOption) (*ListPolicyTypesResponse, error)
+	// Lists the activations of the policy, newest first. With PostgreSQL
+	// the history is the policy_history table, written with every
+	// activation and bounded to the newest 1000 rows; without a database it
+	// is the last 100 activations this control plane made or heard of, lost
+	// on restart. The policy a control plane starts with is the first entry
+	// when nothing is recorded yet (changed_by "startup", or the policy
+	// file's path).
+	ListPolicyHistory(ctx context.Context, in *ListPolicyHistoryRequest, opts ...grpc.CallOption) (*ListPolicyHistoryResponse, error)
+	// Runs a sample request, and optionally a sample complete response,
+	// through the active policy and, when given, a proposed one, on the same
+	// code paths as ApplyRequestPolicies and ApplyResponsePolicy. Nothing is
+	// activated, nothing is sent to an upstream provider, and nothing is
+	// recorded: no call record, no activity feed event, no response cache
+	// entry. Judge policies do call their judge model, as they would live.
+	// An invalid proposed policy is INVALID_ARGUMENT with the validation
+	// message; a policy that fails during the run is reported in its
+	// result, not as an error of the call.
+	DryRunPolicy(ctx context.Context, in *DryRunPolicyRequest, opts ...grpc.CallOption) (*DryRunPolicyResponse, error)
 }
 
 type policyAdminServiceClient struct {
@@ -305,11 +326,32 @@ func (c *policyAdminServiceClient) ListPolicyTypes(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *policyAdminServiceClient) ListPolicyHistory(ctx context.Context, in *ListPolicyHistoryRequest, opts ...grpc.CallOption) (*ListPolicyHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPolicyHistoryResponse)
+	err := c.cc.Invoke(ctx, PolicyAdminService_ListPolicyHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyAdminServiceClient) DryRunPolicy(ctx context.Context, in *DryRunPolicyRequest, opts ...grpc.CallOption) (*DryRunPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DryRunPolicyResponse)
+	err := c.cc.Invoke(ctx, PolicyAdminService_DryRunPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PolicyAdminServiceServer is the server API for PolicyAdminService service.
 // All implementations must embed UnimplementedPolicyAdminServiceServer
 // for forward compatibility.
 //
-// PolicyAdminService reads and changes the active policy.
+// PolicyAdminService reads and changes the active policy, lists its
+// history and tries policies on samples without activating them.
 type PolicyAdminServiceServer interface {
 	// Returns the active policy.
 	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
@@ -319,6 +361,24 @@ type PolicyAdminServiceServer interface {
 	SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error)
 	// Lists the policy classes this control plane can run.
 	ListPolicyTypes(context.Context, *ListPolicyTypesRequest) (*ListPolicyTypesResponse, error)
+	// Lists the activations of the policy, newest first. With PostgreSQL
+	// the history is the policy_history table, written with every
+	// activation and bounded to the newest 1000 rows; without a database it
+	// is the last 100 activations this control plane made or heard of, lost
+	// on restart. The policy a control plane starts with is the first entry
+	// when nothing is recorded yet (changed_by "startup", or the policy
+	// file's path).
+	ListPolicyHistory(context.Context, *ListPolicyHistoryRequest) (*ListPolicyHistoryResponse, error)
+	// Runs a sample request, and optionally a sample complete response,
+	// through the active policy and, when given, a proposed one, on the same
+	// code paths as ApplyRequestPolicies and ApplyResponsePolicy. Nothing is
+	// activated, nothing is sent to an upstream provider, and nothing is
+	// recorded: no call record, no activity feed event, no response cache
+	// entry. Judge policies do call their judge model, as they would live.
+	// An invalid proposed policy is INVALID_ARGUMENT with the validation
+	// message; a policy that fails during the run is reported in its
+	// result, not as an error of the call.
+	DryRunPolicy(context.Context, *DryRunPolicyRequest) (*DryRunPolicyResponse, error)
 	mustEmbedUnimplementedPolicyAdminServiceServer()
 }
 
@@ -337,6 +397,12 @@ func (UnimplementedPolicyAdminServiceServer) SetPolicy(context.Context, *SetPoli
 }
 func (UnimplementedPolicyAdminServiceServer) ListPolicyTypes(context.Context, *ListPolicyTypesRequest) (*ListPolicyTypesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPolicyTypes not implemented")
+}
+func (UnimplementedPolicyAdminServiceServer) ListPolicyHistory(context.Context, *ListPolicyHistoryRequest) (*ListPolicyHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPolicyHistory not implemented")
+}
+func (UnimplementedPolicyAdminServiceServer) DryRunPolicy(context.Context, *DryRunPolicyRequest) (*DryRunPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DryRunPolicy not implemented")
 }
 func (UnimplementedPolicyAdminServiceServer) mustEmbedUnimplementedPolicyAdminServiceServer() {}
 func (UnimplementedPolicyAdminServiceServer) testEmbeddedByValue()                            {}
@@ -413,6 +479,42 @@ func _PolicyAdminService_ListPolicyTypes_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicyAdminService_ListPolicyHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPolicyHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyAdminServiceServer).ListPolicyHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyAdminService_ListPolicyHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyAdminServiceServer).ListPolicyHistory(ctx, req.(*ListPolicyHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyAdminService_DryRunPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DryRunPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyAdminServiceServer).DryRunPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyAdminService_DryRunPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyAdminServiceServer).DryRunPolicy(ctx, req.(*DryRunPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PolicyAdminService_ServiceDesc is the grpc.ServiceDesc for PolicyAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -431,6 +533,14 @@ var PolicyAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPolicyTypes",
 			Handler:    _PolicyAdminService_ListPolicyTypes_Handler,
+		},
+		{
+			MethodName: "ListPolicyHistory",
+			Handler:    _PolicyAdminService_ListPolicyHistory_Handler,
+		},
+		{
+			MethodName: "DryRunPolicy",
+			Handler:    _PolicyAdminService_DryRunPolicy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
