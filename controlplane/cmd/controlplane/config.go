@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"luthien.dev/controlplane/internal/cache"
+	"luthien.dev/controlplane/internal/policy"
 	"luthien.dev/controlplane/server"
 )
 
@@ -80,6 +81,11 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	fs.StringVar(&cacheTTL, "cache-ttl", cacheTTL, "response cache TTL, e.g. 1h; 0 disables the cache (env "+envCacheTTL+")")
 	fs.StringVar(&cacheMode, "cache-mode", cacheMode, "cacheable requests: temperature0, all or off (env "+envCacheMode+")")
 	fs.StringVar(&storeQueue, "store-queue", storeQueue, "write queue capacity in events (env "+envStoreQueue+")")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of controlplane:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), judgeUsage)
+	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -113,8 +119,28 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 			return config{}, fmt.Errorf("invalid -policy-config (%s): %w", envPolicyConfig, err)
 		}
 	}
+	// The judge settings are read from the environment where the policies
+	// are built (policy.Builtin); checked here so that a bad one stops
+	// the binary before it listens.
+	if _, err := policy.JudgeAccessFromEnv(getenv); err != nil {
+		return config{}, fmt.Errorf("invalid judge setting %w", err)
+	}
 	return cfg, nil
 }
+
+// judgeUsage documents the judge settings, which have no flags: they are
+// read from the environment by every control plane, in-process ones
+// included.
+const judgeUsage = `
+Judge settings (environment only; see docs/POLICIES.md):
+  ` + policy.EnvJudgeKeyEnvs + `
+    	variables a judge's api_key_env may name, comma-separated; NAME* allows a prefix (default "` + policy.DefaultJudgeKeyEnvs + `")
+  ` + policy.EnvJudgeHosts + `
+    	when set, the only hosts judges may call, comma-separated host or host:port (default: any)
+  ` + policy.EnvOpenAIBaseURL + `, ` + policy.EnvAnthropicBaseURL + `
+    	the providers' endpoints besides the public ones: a judge there without a key of its own gets
+    	$` + policy.EnvJudgeAPIKey + `, else $` + policy.EnvOpenAIAPIKey + ` / $` + policy.EnvAnthropicAPIKey + ` (never a judge elsewhere)
+`
 
 // envOr returns the variable's value, or def when it is unset or empty.
 func envOr(getenv func(string) string, name, def string) string {

@@ -81,6 +81,11 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad cache ttl", env: map[string]string{envCacheTTL: "soon"}, wantErrIn: "LUTHIEN_CACHE_TTL"},
 		{name: "bad cache mode", args: []string{"-cache-mode", "sometimes"}, wantErrIn: "-cache-mode"},
 		{name: "bad queue capacity", env: map[string]string{envStoreQueue: "0"}, wantErrIn: "LUTHIEN_STORE_QUEUE"},
+		{name: "judge settings", env: map[string]string{"LUTHIEN_JUDGE_HOSTS": "judge.internal:8443, api.openai.com",
+			"LUTHIEN_JUDGE_KEY_ENVS": "LUTHIEN_JUDGE_*", "OPENAI_BASE_URL": "https://proxy.internal/v1"}, want: def(nil)},
+		{name: "bad judge hosts", env: map[string]string{"LUTHIEN_JUDGE_HOSTS": "https://judge.internal/"}, wantErrIn: "LUTHIEN_JUDGE_HOSTS"},
+		{name: "bad judge key variables", env: map[string]string{"LUTHIEN_JUDGE_KEY_ENVS": "OPENAI-KEY"}, wantErrIn: "LUTHIEN_JUDGE_KEY_ENVS"},
+		{name: "bad provider base", env: map[string]string{"OPENAI_BASE_URL": "ftp://x"}, wantErrIn: "OPENAI_BASE_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,9 @@
 // Package llm calls a judge model through an OpenAI Chat Completions or an
 // Anthropic Messages endpoint, with a deadline per attempt and retries with
 // backoff on rate limits, server errors, transport errors and answers the
-// caller cannot parse.
+// caller cannot parse. A client follows no redirect (an answer 3xx is an
+// error), so its credential only ever goes to its own endpoint, and an
+// error answer's body appears in its error cut to MaxErrorBody bytes.
 package llm
 
 import (
@@ -11,9 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Formats of judge endpoints.
@@ -22,6 +27,16 @@ const (
 	FormatAnthropic = "anthropic"
 )
 
+// Public endpoints used when Config.APIBase is empty.
+const (
+	DefaultOpenAIBase    = "https://api.openai.com/v1"
+	DefaultAnthropicBase = "https://api.anthropic.com"
+)
+
+// MaxErrorBody bounds how much of an error answer's body an error quotes,
+// in bytes: errors end up in policy events.
+const MaxErrorBody = 512
+
 // Config configures a Client.
 type Config struct {
 	// Model is the judge model.
@@ -29,7 +44,8 @@ type Config struct {
 	// APIBase is the endpoint's base URL: for OpenAI the URL ending in /v1
 	// (chat/completions is appended), for Anthropic the host URL
 	// (/v1/messages is appended; a base ending in /v1 gets /messages).
-	// Empty uses the provider's public API.
+	// Empty uses the provider's public API (DefaultBase). It must be an
+	// http or https URL with a host.
 	APIBase string
 	// APIKey is sent as the credential; empty sends none.
 	APIKey string
@@ -55,7 +71,8 @@ type Client struct {
 	http *http.Client
 }
 
-// New returns a client for cfg; hc nil uses a default HTTP client.
+// New returns a client for cfg; hc nil uses a default HTTP client. The
+// client uses a copy of hc that follows no redirect.
 func New(cfg Config, hc *http.Client) (*Client, error) {
 	if cfg.Model == "" {
 		return nil, errors.New("llm: model is required")
@@ -69,21 +86,24 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	if hc == nil {
-		hc = &http.Client{}
+	noRedirect := &http.Client{}
+	if hc != nil {
+		*noRedirect = *hc
 	}
-	c := &Client{cfg: cfg, http: hc}
-	base := strings.TrimRight(cfg.APIBase, "/")
+	// A redirect would carry the credential (and the judged content) to
+	// a host nobody configured: the 3xx answer is returned as it is and
+	// attempt reports it.
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{cfg: cfg, http: noRedirect}
+	base := DefaultBase(cfg.Format, cfg.APIBase)
+	if _, err := ParseBase(base); err != nil {
+		return nil, err
+	}
+	base = strings.TrimRight(base, "/")
 	switch cfg.Format {
 	case FormatOpenAI:
-		if base == "" {
-			base = "https://api.openai.com/v1"
-		}
 		c.url = base + "/chat/completions"
 	case FormatAnthropic:
-		if base == "" {
-			base = "https://api.anthropic.com"
-		}
 		if strings.HasSuffix(base, "/v1") {
 			c.url = base + "/messages"
 		} else {
@@ -93,6 +113,51 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("llm: format %q: want %q or %q", cfg.Format, FormatOpenAI, FormatAnthropic)
 	}
 	return c, nil
+}
+
+// DefaultBase returns apiBase, or the provider's public endpoint of format
+// when apiBase is empty.
+func DefaultBase(format, apiBase string) string {
+	if apiBase != "" {
+		return apiBase
+	}
+	if format == FormatAnthropic {
+		return DefaultAnthropicBase
+	}
+	return DefaultOpenAIBase
+}
+
+// ParseBase parses an endpoint's base URL: an http or https URL with a
+// host and without user information.
+func ParseBase(base string) (*url.URL, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("llm: base URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("llm: base URL %q: want an http or https URL", base)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("llm: base URL %q: no host", base)
+	}
+	if u.User != nil {
+		return nil, errors.New("llm: base URL: user information is not allowed (use the key settings)")
+	}
+	return u, nil
+}
+
+// Origin returns the scheme, host and port of u, the port explicit
+// ("https://api.openai.com:443"): two URLs with the same origin reach the
+// same server.
+func Origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), port)
 }
 
 // DefaultFormat picks the endpoint format from the model name and base
@@ -169,13 +234,18 @@ func (c *Client) attempt(ctx context.Context, system, prompt string) (text strin
 		return "", true, fmt.Errorf("llm: call %s: %w", c.cfg.Model, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Neither the body nor the location is quoted: both come from
+		// wherever the endpoint points.
+		return "", false, fmt.Errorf("llm: %s answered %d, a redirect: judge endpoints must answer directly (redirects are not followed)", c.cfg.Model, resp.StatusCode)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return "", true, fmt.Errorf("llm: read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		transient := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		return "", transient, fmt.Errorf("llm: %s answered %d: %s", c.cfg.Model, resp.StatusCode, truncate(string(data), 300))
+		return "", transient, fmt.Errorf("llm: %s answered %d: %s", c.cfg.Model, resp.StatusCode, truncate(string(data), MaxErrorBody))
 	}
 	text, err = c.answerText(data)
 	if err != nil {
@@ -268,10 +338,16 @@ func DecodeJSON(text string, v any) error {
 	return nil
 }
 
-// truncate shortens s to at most n bytes.
+// truncate shortens s to at most n bytes, cut at a character boundary,
+// with invalid UTF-8 replaced; "..." marks a cut.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -27,8 +27,9 @@ const (
 	llmJudgeWarning         = "⚠️ [Policy evaluation unavailable: %s was not checked]"
 )
 
-// llmJudgeType describes the llm_judge policy.
-func llmJudgeType() Type {
+// llmJudgeType describes the llm_judge policy; access decides where its
+// judge may be and which keys it gets.
+func llmJudgeType(access JudgeAccess) Type {
 	return Type{
 		Class:       "llm_judge",
 		Description: "Asks a judge LLM to check each finished text block and tool call against free-text instructions; the judge passes or replaces each.",
@@ -40,10 +41,11 @@ func llmJudgeType() Type {
 			`"instructions":{"type":"string","minLength":1,"description":"what the judge enforces, in plain words"},` +
 			`"max_tokens":{"type":"integer","minimum":1,"default":4096}}}`,
 		HandlesErrors: true,
+		SecretScope:   judgeEndpoint,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			j := &llmJudge{
-				client:       judgeSettings(s, 4096, 2),
+				client:       judgeSettings(s, access, 4096, 2),
 				instructions: s.str("instructions", ""),
 				onError:      s.enum("on_error", onErrorBlock, onErrorBlock, onErrorPass),
 			}

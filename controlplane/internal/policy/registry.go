@@ -29,6 +29,14 @@ type Type struct {
 	// themselves (the judges); every other class gets them from the
 	// registry (guard.go).
 	HandlesErrors bool
+	// SecretScope, when set, names where a configuration's secrets go
+	// (for the judges: the origin of their endpoint). A secret sent back
+	// as SecretPlaceholder keeps its stored value only while the scope is
+	// the same (secrets.go).
+	SecretScope func(cfg map[string]any) string
+
+	// secrets marks where ConfigSchema holds secrets; nil: nowhere.
+	secrets *secretNode
 }
 
 // Registry maps class names and aliases to policy types. It is immutable
@@ -76,6 +84,11 @@ func (r *Registry) add(t Type) error {
 		}
 		t.ConfigSchema = schema
 	}
+	secrets, err := parseSecrets(t.ConfigSchema)
+	if err != nil {
+		return fmt.Errorf("new registry: policy type %q: %w", t.Class, err)
+	}
+	t.secrets = secrets
 	for _, name := range append([]string{t.Class}, t.Aliases...) {
 		r.names[name] = t.Class
 	}
@@ -84,10 +97,21 @@ func (r *Registry) add(t Type) error {
 	return nil
 }
 
-// Builtin returns a registry of the policies built into the control plane.
+// Builtin returns a registry of the policies built into the control
+// plane, its judges governed by the environment (JudgeAccessFromEnv).
 func Builtin() (*Registry, error) {
+	access, err := JudgeAccessFromEnv(nil)
+	if err != nil {
+		return nil, fmt.Errorf("judge settings: %w", err)
+	}
+	return NewBuiltin(access)
+}
+
+// NewBuiltin returns a registry of the policies built into the control
+// plane, its judges governed by access.
+func NewBuiltin(access JudgeAccess) (*Registry, error) {
 	r, err := NewRegistry(noopType(), allCapsType(), stringReplacementType(), regexBlockType(),
-		sqlProtectionType(), toolCallJudgeType(), llmJudgeType(), debugLoggingType())
+		sqlProtectionType(), toolCallJudgeType(access), llmJudgeType(access), debugLoggingType())
 	if err != nil {
 		return nil, err
 	}

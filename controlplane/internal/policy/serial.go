@@ -18,7 +18,7 @@ func serialType(r *Registry) Type {
 			"luthien_proxy.policies.multi_serial_policy:MultiSerialPolicy",
 		},
 		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["policies"],"properties":{` +
-			`"policies":{"type":"array","minItems":1,"items":{"type":"object","required":["class"],"additionalProperties":false,"properties":{` +
+			`"policies":{"type":"array","minItems":1,"items":{"type":"object","x-policy":true,"required":["class"],"additionalProperties":false,"properties":{` +
 			`"class":{"type":"string","description":"a policy class or alias"},"config":{"type":"object"}}},"description":"the chain, first applied first"}}}`,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)

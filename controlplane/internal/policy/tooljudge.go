@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -23,8 +22,9 @@ const (
 	defaultBlockedTemplate = "⛔ BLOCKED: Tool call '{tool_name}' with arguments {tool_arguments} rejected (probability {probability:.2f}). Explanation: {explanation}"
 )
 
-// toolCallJudgeType describes the tool_call_judge policy.
-func toolCallJudgeType() Type {
+// toolCallJudgeType describes the tool_call_judge policy; access decides
+// where its judge may be and which keys it gets.
+func toolCallJudgeType(access JudgeAccess) Type {
 	return Type{
 		Class:       "tool_call_judge",
 		Description: "Asks a judge LLM how likely each tool call is harmful and blocks it at or above a threshold; a judge failure blocks (fail-secure) unless on_error is pass.",
@@ -35,10 +35,11 @@ func toolCallJudgeType() Type {
 			`"judge_instructions":{"type":"string","description":"the judge's system prompt; it must ask for {\"probability\":p,\"explanation\":\"...\"}"},` +
 			`"blocked_message_template":{"type":"string","description":"notice replacing a blocked call; placeholders {tool_name}, {tool_arguments}, {probability:.2f}, {explanation}","default":` + jsonQuote(defaultBlockedTemplate) + `}}}`,
 		HandlesErrors: true,
+		SecretScope:   judgeEndpoint,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			j := &toolCallJudge{
-				client:       judgeSettings(s, 256, 2),
+				client:       judgeSettings(s, access, 256, 2),
 				threshold:    s.number("probability_threshold", 0.6, 0, 1),
 				instructions: s.str("judge_instructions", defaultJudgeInstructions),
 				template:     s.str("blocked_message_template", defaultBlockedTemplate),
@@ -154,26 +155,29 @@ const (
 	onErrorPass  = "pass"
 )
 
+// defaultJudgeModel is the judges' model when none is configured.
+const defaultJudgeModel = "gpt-4o-mini"
+
 // judgeSettings reads the keys every judge policy takes and returns its
-// LLM client: model, api_base, api_key (or the environment), api_format,
-// temperature, max_tokens, timeout, max_retries, retry_delay.
-func judgeSettings(s *settings, defMaxTokens, defRetries int) *llm.Client {
+// LLM client: model, api_base, api_key or api_key_env (or the
+// environment's provider key, see JudgeAccess), api_format, temperature,
+// max_tokens, timeout, max_retries, retry_delay.
+func judgeSettings(s *settings, access JudgeAccess, defMaxTokens, defRetries int) *llm.Client {
 	cfg := llm.Config{
-		Model:       s.str("model", "gpt-4o-mini"),
-		APIBase:     s.str("api_base", ""),
-		APIKey:      s.str("api_key", ""),
+		Model:       s.str("model", defaultJudgeModel),
 		Temperature: s.number("temperature", 0, 0, 2),
 		MaxTokens:   s.integer("max_tokens", defMaxTokens, 1, 1<<20),
 		Timeout:     s.duration("timeout", 30*time.Second),
 		MaxRetries:  s.integer("max_retries", defRetries, 0, 10),
 		RetryDelay:  s.duration("retry_delay", 500*time.Millisecond),
 	}
-	cfg.Format = s.enum("api_format", llm.DefaultFormat(cfg.Model, cfg.APIBase), llm.FormatOpenAI, llm.FormatAnthropic)
+	cfg.Format = s.enum("api_format", llm.DefaultFormat(cfg.Model, s.str("api_base", "")), llm.FormatOpenAI, llm.FormatAnthropic)
 	if cfg.Model == "" {
 		s.fail("model", "want a non-empty model name")
 	}
-	if cfg.APIKey == "" {
-		cfg.APIKey = judgeKeyFromEnv(cfg.Format)
+	cfg.APIBase, cfg.APIKey = access.judgeKey(s, cfg.Format)
+	if s.err != nil {
+		return nil
 	}
 	c, err := llm.New(cfg, judgeHTTP)
 	if err != nil {
@@ -183,20 +187,27 @@ func judgeSettings(s *settings, defMaxTokens, defRetries int) *llm.Client {
 	return c
 }
 
-// judgeKeyFromEnv returns the judge's key from the environment:
-// LUTHIEN_JUDGE_API_KEY, else the provider's usual variable.
-func judgeKeyFromEnv(format string) string {
-	if k := os.Getenv("LUTHIEN_JUDGE_API_KEY"); k != "" {
-		return k
+// judgeEndpoint is the SecretScope of the judges: the origin of the
+// endpoint their key goes to, as judgeSettings resolves it.
+func judgeEndpoint(cfg map[string]any) string {
+	model, _ := cfg["model"].(string)
+	if model == "" {
+		model = defaultJudgeModel
 	}
-	if format == llm.FormatAnthropic {
-		return os.Getenv("ANTHROPIC_API_KEY")
+	base, _ := cfg["api_base"].(string)
+	format, _ := cfg["api_format"].(string)
+	if format == "" {
+		format = llm.DefaultFormat(model, base)
 	}
-	return os.Getenv("OPENAI_API_KEY")
+	u, err := llm.ParseBase(llm.DefaultBase(format, base))
+	if err != nil {
+		return "invalid " + base
+	}
+	return llm.Origin(u)
 }
 
 // judgeHTTP is the HTTP client of every judge; deadlines come from the
-// request contexts.
+// request contexts. llm.New makes it follow no redirect.
 var judgeHTTP = &http.Client{Transport: &http.Transport{
 	Proxy:               http.ProxyFromEnvironment,
 	MaxIdleConnsPerHost: 32,
@@ -205,8 +216,9 @@ var judgeHTTP = &http.Client{Transport: &http.Transport{
 
 // judgeSchemaProperties is the JSON Schema of the keys every judge takes.
 const judgeSchemaProperties = `"model":{"type":"string","description":"judge model","default":"gpt-4o-mini"},` +
-	`"api_base":{"type":"string","description":"judge endpoint base URL (OpenAI: ending in /v1; Anthropic: host URL)"},` +
-	`"api_key":{"type":"string","description":"judge credential; default $LUTHIEN_JUDGE_API_KEY, then $OPENAI_API_KEY or $ANTHROPIC_API_KEY"},` +
+	`"api_base":{"type":"string","description":"judge endpoint base URL, http or https (OpenAI: ending in /v1; Anthropic: host URL); default the provider's public API"},` +
+	`"api_key":{"type":"string","writeOnly":true,"x-secret":true,"description":"judge credential given inline: stored and announced as given, shown as \"***\" (send \"***\" back to keep it); prefer api_key_env"},` +
+	`"api_key_env":{"type":"string","description":"name of the environment variable holding the judge credential, one LUTHIEN_JUDGE_KEY_ENVS allows. Without api_key and api_key_env a judge gets $LUTHIEN_JUDGE_API_KEY, then $OPENAI_API_KEY or $ANTHROPIC_API_KEY, only when its endpoint is the provider's"},` +
 	`"api_format":{"type":"string","enum":["openai","anthropic"],"description":"endpoint format; default from the model name and base URL"},` +
 	`"temperature":{"type":"number","minimum":0,"maximum":2,"default":0},` +
 	`"timeout":{"type":["string","number"],"description":"deadline of each judge call: a duration (\"30s\") or seconds","default":"30s"},` +

@@ -2,8 +2,8 @@ package replica
 
 import (
 	"context"
-
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,6 +20,11 @@ const retryDelay = time.Second
 // replicas end with the last one. ready, when not nil, is closed once the
 // first subscription is active.
 func (r *Replica) Listen(ctx context.Context, a Applier, ready chan<- struct{}) error {
+	if r.pool != nil && r.rdb != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { r.reconcileLoop(ctx, a) })
+	}
 	for {
 		err := r.listenOnce(ctx, a, ready)
 		ready = nil
@@ -85,8 +90,25 @@ func (r *Replica) listenOnce(ctx context.Context, a Applier, ready chan<- struct
 	}
 }
 
+// reconcileLoop reloads the persisted policy every r.reconcile until ctx
+// is done.
+func (r *Replica) reconcileLoop(ctx context.Context, a Applier) {
+	t := time.NewTicker(r.reconcile)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.catchUp(ctx, a)
+		}
+	}
+}
+
 // catchUp applies the persisted policy, if any.
 func (r *Replica) catchUp(ctx context.Context, a Applier) {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	desc, ok, err := r.Load(lctx)
@@ -108,6 +130,8 @@ func (r *Replica) apply(ctx context.Context, a Applier, payload []byte) {
 		r.logger.ErrorContext(ctx, "policy announcement unreadable; ignored", "error", err)
 		return
 	}
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	if err := a.Restore(desc); err != nil {
 		r.logger.ErrorContext(ctx, "announced policy is invalid here; keeping the active one",
 			"revision", desc.GetRevision(), "error", err)

@@ -30,16 +30,28 @@ type node struct {
 // newNode starts a node listening for announcements until the test ends.
 func newNode(t *testing.T, pool *pgxpool.Pool, rdb *redis.Client, channel string) *node {
 	t.Helper()
+	rep, err := New(pool, rdb, channel, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startNode(t, rep)
+}
+
+// testLogger logs warnings and errors to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startNode starts a node over rep, running noop until the persisted
+// policy or an announcement says otherwise, and listening for
+// announcements until the test ends.
+func startNode(t *testing.T, rep *Replica) *node {
+	t.Helper()
 	reg, err := policy.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := service.NewStore(reg, logger, "noop", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := New(pool, rdb, channel, logger)
+	store, err := service.NewStore(reg, testLogger(t), "noop", nil, "startup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +74,7 @@ func newNode(t *testing.T, pool *pgxpool.Pool, rdb *redis.Client, channel string
 // set activates a policy on n the way SetPolicy does.
 func (n *node) set(t *testing.T, class string, cfg map[string]any) *service.Active {
 	t.Helper()
-	a, err := n.store.Prepare(class, cfg)
+	a, err := n.store.Prepare(class, cfg, "tester")
 	if err != nil {
 		t.Fatal(err)
 	}

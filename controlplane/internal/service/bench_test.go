@@ -25,7 +25,7 @@ func serveBuiltin(tb testing.TB, class string) cpv1.PolicyServiceClient {
 		tb.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	store, err := NewStore(registry, logger, class, map[string]any{})
+	store, err := NewStore(registry, logger, class, map[string]any{}, "bench")
 	if err != nil {
 		tb.Fatalf("NewStore: %v", err)
 	}

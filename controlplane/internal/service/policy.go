@@ -41,25 +41,9 @@ func (s *PolicyService) ApplyRequestPolicies(ctx context.Context, req *cpv1.Appl
 	}
 	active := s.store.Active()
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetBody(), Metadata: req.GetMetadata(), Recorder: s.recorder}
-	res, err := active.Policy.OnRequest(ctx, call)
+	out, err := decideRequest(ctx, active, call)
 	if err != nil {
 		return nil, s.policyError(ctx, active, call, "on request", err)
-	}
-	out := &cpv1.ApplyRequestPoliciesResponse{
-		PolicyRevision:  active.Revision,
-		InspectResponse: active.Policy.InspectsResponse(),
-	}
-	switch {
-	case countSet(res.Body != nil, res.Respond != nil, res.Reject != nil) > 1:
-		return nil, s.policyError(ctx, active, call, "on request", errors.New("returned more than one outcome"))
-	case res.Respond != nil:
-		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Respond{Respond: &cpv1.Respond{Message: res.Respond}}
-	case res.Reject != nil:
-		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Reject{Reject: res.Reject}
-	case res.Body != nil && !bytes.Equal(res.Body, req.GetBody()):
-		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{Body: res.Body}}
-	default:
-		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{}}
 	}
 	return out, nil
 }
@@ -75,17 +59,56 @@ func (s *PolicyService) ApplyResponsePolicy(ctx context.Context, req *cpv1.Apply
 	}
 	active := s.store.Lookup(req.GetPolicyRevision())
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetRequest(), Metadata: req.GetMetadata(), Recorder: s.recorder}
-	msg, err := active.Policy.OnResponse(ctx, call, req.GetResponse())
-	if err == nil && msg == nil {
-		err = errors.New("returned no message")
-	}
+	msg, changed, err := decideResponse(ctx, active, call, req.GetResponse())
 	if err != nil {
 		return nil, s.policyError(ctx, active, call, "on response", err)
 	}
-	if msg == req.GetResponse() {
+	if !changed {
 		return &cpv1.ApplyResponsePolicyResponse{}, nil
 	}
 	return &cpv1.ApplyResponsePolicyResponse{Response: msg}, nil
+}
+
+// decideRequest runs a policy's request phase on a call whose Request is
+// the body as the client sent it, and returns the answer for the gateway.
+// Live calls and dry runs both decide here. A policy's failure is
+// returned as it is.
+func decideRequest(ctx context.Context, active *Active, call *policy.Call) (*cpv1.ApplyRequestPoliciesResponse, error) {
+	res, err := active.Policy.OnRequest(ctx, call)
+	if err != nil {
+		return nil, err
+	}
+	out := &cpv1.ApplyRequestPoliciesResponse{
+		PolicyRevision:  active.Revision,
+		InspectResponse: active.Policy.InspectsResponse(),
+	}
+	switch {
+	case countSet(res.Body != nil, res.Respond != nil, res.Reject != nil) > 1:
+		return nil, errors.New("returned more than one outcome")
+	case res.Respond != nil:
+		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Respond{Respond: &cpv1.Respond{Message: res.Respond}}
+	case res.Reject != nil:
+		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Reject{Reject: res.Reject}
+	case res.Body != nil && !bytes.Equal(res.Body, call.Request):
+		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{Body: res.Body}}
+	default:
+		out.Outcome = &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{}}
+	}
+	return out, nil
+}
+
+// decideResponse runs a policy's response phase on a complete response
+// and returns the final one and whether the policy changed it. Live calls
+// and dry runs both decide here. A policy's failure is returned as it is.
+func decideResponse(ctx context.Context, active *Active, call *policy.Call, msg *cpv1.Message) (*cpv1.Message, bool, error) {
+	out, err := active.Policy.OnResponse(ctx, call, msg)
+	if err == nil && out == nil {
+		err = errors.New("returned no message")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return out, out != msg, nil
 }
 
 // validateCall checks the fields every call of the policy service needs.
@@ -93,6 +116,11 @@ func validateCall(callID string, format cpv1.ClientFormat) error {
 	if callID == "" {
 		return status.Error(codes.InvalidArgument, "call_id is required")
 	}
+	return validateFormat(format)
+}
+
+// validateFormat checks that a client format is one the contract names.
+func validateFormat(format cpv1.ClientFormat) error {
 	if _, known := cpv1.ClientFormat_name[int32(format)]; !known || format == cpv1.ClientFormat_CLIENT_FORMAT_UNSPECIFIED {
 		return status.Errorf(codes.InvalidArgument, "format must be specified (got %v)", format)
 	}

@@ -33,15 +33,28 @@ type fakePolicy struct {
 	onEvent func(i int, ev *cpv1.StreamEvent) (policy.Emit, error)
 	// onEnd answers the end of the stream.
 	onEnd func(upstreamErr string) (policy.Emit, error)
+	// onResponse answers a complete response; nil returns it unchanged.
+	onResponse func(msg *cpv1.Message) (*cpv1.Message, error)
+	// event, when set, is recorded with details on every request.
+	event   string
+	details map[string]any
+	// ignoresResponses makes InspectsResponse false.
+	ignoresResponses bool
 }
 
 func (p *fakePolicy) Name() string { return p.name }
 
-func (p *fakePolicy) OnRequest(context.Context, *policy.Call) (policy.RequestResult, error) {
+func (p *fakePolicy) OnRequest(ctx context.Context, call *policy.Call) (policy.RequestResult, error) {
+	if p.event != "" {
+		call.Record(ctx, p.event, p.details)
+	}
 	return p.request, p.requestErr
 }
 
 func (p *fakePolicy) OnResponse(_ context.Context, _ *policy.Call, msg *cpv1.Message) (*cpv1.Message, error) {
+	if p.onResponse != nil {
+		return p.onResponse(msg)
+	}
 	return msg, nil
 }
 
@@ -49,7 +62,7 @@ func (p *fakePolicy) NewStream(context.Context, *policy.Call) policy.Stream {
 	return &fakeStream{p: p}
 }
 
-func (p *fakePolicy) InspectsResponse() bool { return true }
+func (p *fakePolicy) InspectsResponse() bool { return !p.ignoresResponses }
 
 type fakeStream struct {
 	p *fakePolicy
@@ -85,7 +98,7 @@ func (b fakeBuilder) Build(class string, _ map[string]any) (policy.Policy, error
 func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store, err := NewStore(fakeBuilder{p}, logger, "fake", nil)
+	store, err := NewStore(fakeBuilder{p}, logger, "fake", nil, "test")
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
@@ -358,19 +371,23 @@ func TestStreamBatches(t *testing.T) {
 // failingPublisher cannot persist anything.
 type failingPublisher struct{}
 
-func (failingPublisher) Publish(context.Context, *cpv1.ActivePolicy) error {
-	return errors.New("database down")
+func (failingPublisher) Persist(context.Context, *cpv1.ActivePolicy) (bool, error) {
+	return true, errors.New("database down")
+}
+
+func (failingPublisher) Announce(context.Context, *cpv1.ActivePolicy) error {
+	return errors.New("not reached")
 }
 
 // A policy that cannot be persisted and announced is not activated.
 func TestSetPolicyPublishFailure(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, logger, "fake", nil)
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, logger, "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := store.Active().Revision
-	admin := NewAdminService(store, nil, failingPublisher{})
+	admin := NewAdminService(store, nil, failingPublisher{}, nil)
 	_, err = admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "fake"}})
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "database down") {
 		t.Errorf("SetPolicy error = %v, want UNAVAILABLE", err)
@@ -382,7 +399,7 @@ func TestSetPolicyPublishFailure(t *testing.T) {
 
 // Restore activates another replica's revision once, under its id.
 func TestStoreRestore(t *testing.T) {
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil)
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +421,11 @@ func TestStoreRestore(t *testing.T) {
 // back and is restored, as on every other replica.
 type echoPublisher struct{ store *Store }
 
-func (p echoPublisher) Publish(_ context.Context, desc *cpv1.ActivePolicy) error {
+func (p echoPublisher) Persist(context.Context, *cpv1.ActivePolicy) (bool, error) {
+	return false, nil
+}
+
+func (p echoPublisher) Announce(_ context.Context, desc *cpv1.ActivePolicy) error {
 	go func() { _ = p.store.Restore(desc) }()
 	return nil
 }
@@ -412,11 +433,11 @@ func (p echoPublisher) Publish(_ context.Context, desc *cpv1.ActivePolicy) error
 // With a publisher, SetPolicy activates the policy through its own
 // announcement.
 func TestSetPolicyThroughAnnouncement(t *testing.T) {
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil)
+	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := NewAdminService(store, nil, echoPublisher{store})
+	admin := NewAdminService(store, nil, echoPublisher{store}, nil)
 	resp, err := admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "fake"}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package service implements the control plane's gRPC services:
 // PolicyService, which applies the active policy to the gateway's calls
 // (answering from the response cache when it can), and
-// PolicyAdminService, which reads and changes the active policy, both
-// sharing a Store of policy revisions; RecordService, ActivityService and
+// PolicyAdminService, which reads and changes the active policy, lists
+// its history and dry-runs policies on samples, both sharing a Store of
+// policy revisions; RecordService, ActivityService and
 // HistoryService, which record calls, stream them live and answer
 // questions about them.
 package service
@@ -30,6 +31,10 @@ import (
 // flight, the active one included.
 const keptRevisions = 32
 
+// MemoryHistorySize is how many activations the store remembers for the
+// policy history when no database keeps it.
+const MemoryHistorySize = 100
+
 // Builder builds a policy from a class name (or alias) and a
 // configuration, validating both.
 type Builder interface {
@@ -46,6 +51,9 @@ type Active struct {
 	ActivatedAt time.Time
 
 	desc *cpv1.ActivePolicy
+	// inlineSecrets are the paths of the secrets its configuration gives
+	// inline (e.g. a judge's api_key).
+	inlineSecrets []string
 }
 
 // Proto returns the activation as an ActivePolicy message, which the
@@ -55,23 +63,28 @@ func (a *Active) Proto() *cpv1.ActivePolicy {
 }
 
 // Store holds the active policy and the recent revisions, so that a call
-// finishes under the policy it started with. It is safe for concurrent
-// use.
+// finishes under the policy it started with, and the last activations,
+// the policy history when no database keeps one. It is safe for
+// concurrent use.
 type Store struct {
 	builder Builder
 	logger  *slog.Logger
 	active  atomic.Pointer[Active]
 
-	mu         sync.Mutex // serializes Activate; guards byRevision, order and installed
+	mu         sync.Mutex // serializes Activate; guards byRevision, order, history and installed
 	byRevision map[string]*Active
 	order      []string      // revisions, oldest first
+	history    activations   // the last MemoryHistorySize activations
 	installed  chan struct{} // closed and replaced by every Install
 }
 
 // NewStore builds the initial policy and returns a store with it active.
-func NewStore(builder Builder, logger *slog.Logger, class string, cfg map[string]any) (*Store, error) {
-	s := &Store{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions), installed: make(chan struct{})}
-	if _, err := s.Activate(class, cfg); err != nil {
+// changedBy says where the policy came from ("startup", a file's path);
+// it is the first entry of the store's history.
+func NewStore(builder Builder, logger *slog.Logger, class string, cfg map[string]any, changedBy string) (*Store, error) {
+	s := &Store{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions),
+		history: newActivations(MemoryHistorySize), installed: make(chan struct{})}
+	if _, err := s.Activate(class, cfg, changedBy); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -101,9 +114,10 @@ func (s *Store) Lookup(revision string) *Active {
 }
 
 // Activate validates and builds a policy and makes it the active one
-// under a new revision. An invalid policy is an error and changes nothing.
-func (s *Store) Activate(class string, cfg map[string]any) (*Active, error) {
-	a, err := s.Prepare(class, cfg)
+// under a new revision, changed by changedBy. An invalid policy is an
+// error and changes nothing.
+func (s *Store) Activate(class string, cfg map[string]any, changedBy string) (*Active, error) {
+	a, err := s.Prepare(class, cfg, changedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +125,10 @@ func (s *Store) Activate(class string, cfg map[string]any) (*Active, error) {
 	return a, nil
 }
 
-// Prepare validates and builds a policy under a new revision without
-// activating it; Install activates it.
-func (s *Store) Prepare(class string, cfg map[string]any) (*Active, error) {
-	return s.build(class, cfg, newRevision(), time.Now())
+// Prepare validates and builds a policy under a new revision, changed by
+// changedBy, without activating it; Install activates it.
+func (s *Store) Prepare(class string, cfg map[string]any, changedBy string) (*Active, error) {
+	return s.build(class, cfg, newRevision(), time.Now(), changedBy)
 }
 
 // Restore activates a policy described by another replica or by the
@@ -127,7 +141,8 @@ func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
 	if desc.GetRevision() == s.active.Load().Revision {
 		return nil
 	}
-	a, err := s.build(desc.GetPolicy().GetClass(), desc.GetPolicy().GetConfig().AsMap(), desc.GetRevision(), desc.GetActivatedAt().AsTime())
+	a, err := s.build(desc.GetPolicy().GetClass(), desc.GetPolicy().GetConfig().AsMap(), desc.GetRevision(),
+		desc.GetActivatedAt().AsTime(), desc.GetChangedBy())
 	if err != nil {
 		return fmt.Errorf("restore policy %s: %w", desc.GetRevision(), err)
 	}
@@ -136,7 +151,7 @@ func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
 }
 
 // build builds an activation.
-func (s *Store) build(class string, cfg map[string]any, revision string, at time.Time) (*Active, error) {
+func (s *Store) build(class string, cfg map[string]any, revision string, at time.Time, changedBy string) (*Active, error) {
 	p, err := s.builder.Build(class, cfg)
 	if err != nil {
 		return nil, err
@@ -145,11 +160,12 @@ func (s *Store) build(class string, cfg map[string]any, revision string, at time
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: config: %w", p.Name(), err)
 	}
-	a := &Active{Policy: p, Revision: revision, ActivatedAt: at}
+	a := &Active{Policy: p, Revision: revision, ActivatedAt: at, inlineSecrets: s.secrets().InlineSecrets(class, cfg)}
 	a.desc = &cpv1.ActivePolicy{
 		Policy:      &cpv1.PolicyConfig{Class: p.Name(), Config: cfgStruct},
 		Revision:    a.Revision,
 		ActivatedAt: timestamppb.New(a.ActivatedAt),
+		ChangedBy:   changedBy,
 	}
 	return a, nil
 }
@@ -161,6 +177,11 @@ func (s *Store) Install(a *Active) {
 	defer s.mu.Unlock()
 	if _, known := s.byRevision[a.Revision]; !known {
 		s.order = append(s.order, a.Revision)
+		s.history.add(a.desc)
+		if len(a.inlineSecrets) > 0 {
+			s.logger.Warn("policy gives secrets inline: they are stored in the database and announced to the replicas as given; name an environment variable with api_key_env instead",
+				"policy", a.Policy.Name(), "revision", a.Revision, "keys", a.inlineSecrets)
+		}
 	}
 	s.byRevision[a.Revision] = a
 	for len(s.order) > keptRevisions {

@@ -7,13 +7,13 @@ import (
 
 func TestStoreRevisions(t *testing.T) {
 	p := &fakePolicy{name: "fake"}
-	store, err := NewStore(fakeBuilder{p}, slog.New(slog.DiscardHandler), "fake", nil)
+	store, err := NewStore(fakeBuilder{p}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
 	first := store.Active()
 
-	if _, err := store.Activate("invalid", nil); err == nil {
+	if _, err := store.Activate("invalid", nil, "test"); err == nil {
 		t.Fatal("Activate(invalid) succeeded")
 	}
 	if store.Active() != first {
@@ -23,7 +23,7 @@ func TestStoreRevisions(t *testing.T) {
 	seen := map[string]bool{first.Revision: true}
 	all := []*Active{first}
 	for range keptRevisions {
-		a, err := store.Activate("fake", map[string]any{"n": 1.0})
+		a, err := store.Activate("fake", map[string]any{"n": 1.0}, "test")
 		if err != nil {
 			t.Fatalf("Activate: %v", err)
 		}
