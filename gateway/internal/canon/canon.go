@@ -73,19 +73,27 @@ func splitBlock(b *cpv1.ContentBlock) (*cpv1.ContentBlock, []*cpv1.ContentBlockD
 	}
 }
 
-// Accumulator rebuilds a complete message from stream events.
+// Accumulator rebuilds a complete message from stream events. Deltas are
+// appended to one buffer per block (text, thinking, signature, tool
+// arguments) and joined only in Message, so that rebuilding a stream costs
+// in proportion to its length, however many deltas it has.
 type Accumulator struct {
 	msg    cpv1.Message
 	blocks map[uint32]*cpv1.ContentBlock
 	order  []uint32
-	args   map[uint32][]byte
+	parts  map[uint32]*blockParts
+}
+
+// blockParts are the deltas of one block so far.
+type blockParts struct {
+	text, signature, args []byte
 }
 
 // Add folds one event into the message.
 func (a *Accumulator) Add(ev *cpv1.StreamEvent) {
 	if a.blocks == nil {
 		a.blocks = map[uint32]*cpv1.ContentBlock{}
-		a.args = map[uint32][]byte{}
+		a.parts = map[uint32]*blockParts{}
 	}
 	switch v := ev.GetEvent().(type) {
 	case *cpv1.StreamEvent_MessageStart:
@@ -96,7 +104,16 @@ func (a *Accumulator) Add(ev *cpv1.StreamEvent) {
 		if _, dup := a.blocks[idx]; !dup {
 			a.order = append(a.order, idx)
 		}
-		a.blocks[idx] = cloneBlock(v.ContentBlockStart.GetBlock())
+		a.blocks[idx] = v.ContentBlockStart.GetBlock()
+		p := &blockParts{}
+		switch b := v.ContentBlockStart.GetBlock().GetBlock().(type) {
+		case *cpv1.ContentBlock_Text:
+			p.text = append(p.text, b.Text.GetText()...)
+		case *cpv1.ContentBlock_Thinking:
+			p.text = append(p.text, b.Thinking.GetThinking()...)
+			p.signature = append(p.signature, b.Thinking.GetSignature()...)
+		}
+		a.parts[idx] = p
 	case *cpv1.StreamEvent_ContentBlockDelta:
 		a.addDelta(v.ContentBlockDelta)
 	case *cpv1.StreamEvent_MessageDelta:
@@ -110,20 +127,21 @@ func (a *Accumulator) addDelta(d *cpv1.ContentBlockDelta) {
 	if !ok {
 		return
 	}
+	p := a.parts[d.GetIndex()]
 	switch dv := d.GetDelta().(type) {
 	case *cpv1.ContentBlockDelta_Text:
-		if t := b.GetText(); t != nil {
-			t.Text += dv.Text.GetText()
+		if b.GetText() != nil {
+			p.text = append(p.text, dv.Text.GetText()...)
 		}
 	case *cpv1.ContentBlockDelta_InputJson:
-		a.args[d.GetIndex()] = append(a.args[d.GetIndex()], dv.InputJson.GetPartialJson()...)
+		p.args = append(p.args, dv.InputJson.GetPartialJson()...)
 	case *cpv1.ContentBlockDelta_Thinking:
-		if t := b.GetThinking(); t != nil {
-			t.Thinking += dv.Thinking.GetThinking()
+		if b.GetThinking() != nil {
+			p.text = append(p.text, dv.Thinking.GetThinking()...)
 		}
 	case *cpv1.ContentBlockDelta_Signature:
-		if t := b.GetThinking(); t != nil {
-			t.Signature += dv.Signature.GetSignature()
+		if b.GetThinking() != nil {
+			p.signature = append(p.signature, dv.Signature.GetSignature()...)
 		}
 	}
 }
@@ -132,30 +150,24 @@ func (a *Accumulator) addDelta(d *cpv1.ContentBlockDelta) {
 func (a *Accumulator) Message() *cpv1.Message {
 	out := &cpv1.Message{Id: a.msg.Id, Model: a.msg.Model, StopReason: a.msg.StopReason, Usage: a.msg.Usage}
 	for _, idx := range a.order {
-		b := cloneBlock(a.blocks[idx])
-		if tu := b.GetToolUse(); tu != nil {
-			args := a.args[idx]
+		b, p := a.blocks[idx], a.parts[idx]
+		switch v := b.GetBlock().(type) {
+		case *cpv1.ContentBlock_Text:
+			b = &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: string(p.text)}}}
+		case *cpv1.ContentBlock_Thinking:
+			b = &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{
+				Thinking: string(p.text), Signature: string(p.signature)}}}
+		case *cpv1.ContentBlock_ToolUse:
+			args := append([]byte(nil), p.args...)
 			if len(args) == 0 {
 				args = []byte("{}")
 			}
 			b = &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{
-				Id: tu.GetId(), Name: tu.GetName(), InputJson: args}}}
+				Id: v.ToolUse.GetId(), Name: v.ToolUse.GetName(), InputJson: args}}}
 		}
 		out.Content = append(out.Content, b)
 	}
 	return out
-}
-
-func cloneBlock(b *cpv1.ContentBlock) *cpv1.ContentBlock {
-	switch v := b.GetBlock().(type) {
-	case *cpv1.ContentBlock_Text:
-		return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: v.Text.GetText()}}}
-	case *cpv1.ContentBlock_Thinking:
-		return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{
-			Thinking: v.Thinking.GetThinking(), Signature: v.Thinking.GetSignature()}}}
-	default:
-		return b
-	}
 }
 
 // mergeUsage keeps the non-zero fields of both, b winning.

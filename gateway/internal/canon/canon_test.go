@@ -224,3 +224,78 @@ func TestAccumulatorDuplicateStart(t *testing.T) {
 		t.Errorf("empty accumulator: %v", got)
 	}
 }
+
+// Many small deltas rebuild the same text as one big one, for every kind
+// of block (the accumulator once joined strings delta by delta).
+func TestAccumulatorManyDeltas(t *testing.T) {
+	const n = 5000
+	var a Accumulator
+	a.Add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStart{MessageStart: &cpv1.MessageStart{Id: "m"}}})
+	starts := []*cpv1.ContentBlock{
+		{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: "pre:"}}},
+		{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{}}},
+		{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{Id: "t", Name: "Bash"}}},
+	}
+	for i, b := range starts {
+		a.Add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{Index: uint32(i), Block: b}}})
+	}
+	var text, thinking, sig, args strings.Builder
+	text.WriteString("pre:")
+	for i := 0; i < n; i++ {
+		piece := fmt.Sprintf("w%d ", i)
+		text.WriteString(piece)
+		thinking.WriteString(piece)
+		sig.WriteString("s")
+		args.WriteString("1")
+		for _, d := range []*cpv1.ContentBlockDelta{
+			{Index: 0, Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: piece}}},
+			{Index: 1, Delta: &cpv1.ContentBlockDelta_Thinking{Thinking: &cpv1.ThinkingDelta{Thinking: piece}}},
+			{Index: 1, Delta: &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: "s"}}},
+			{Index: 2, Delta: &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: "1"}}},
+		} {
+			a.Add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: d}})
+		}
+	}
+	msg := a.Message()
+	if got := msg.GetContent()[0].GetText().GetText(); got != text.String() {
+		t.Errorf("text: %d bytes, want %d", len(got), text.Len())
+	}
+	th := msg.GetContent()[1].GetThinking()
+	if th.GetThinking() != thinking.String() || th.GetSignature() != sig.String() {
+		t.Errorf("thinking: %d/%d bytes, want %d/%d", len(th.GetThinking()), len(th.GetSignature()), thinking.Len(), sig.Len())
+	}
+	if got := string(msg.GetContent()[2].GetToolUse().GetInputJson()); got != args.String() {
+		t.Errorf("tool arguments: %d bytes, want %d", len(got), args.Len())
+	}
+	// The message is a snapshot: more deltas do not change it.
+	a.Add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: &cpv1.ContentBlockDelta{
+		Index: 0, Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: "more"}}}}})
+	if got := msg.GetContent()[0].GetText().GetText(); got != text.String() {
+		t.Error("a later delta changed a message already returned")
+	}
+}
+
+// BenchmarkAccumulatorDeltas rebuilds streams of growing length: the cost
+// per delta stays flat (linear in the stream), where joining strings delta
+// by delta grew with the text already accumulated.
+func BenchmarkAccumulatorDeltas(b *testing.B) {
+	for _, n := range []int{1000, 10000, 80000} {
+		b.Run(fmt.Sprintf("deltas=%d", n), func(b *testing.B) {
+			evs := []*cpv1.StreamEvent{{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{
+				Block: &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{}}}}}}}
+			for i := 0; i < n; i++ {
+				evs = append(evs, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: &cpv1.ContentBlockDelta{
+					Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: "token "}}}}})
+			}
+			b.ResetTimer()
+			for range b.N {
+				var a Accumulator
+				for _, ev := range evs {
+					a.Add(ev)
+				}
+				_ = a.Message()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delta")
+		})
+	}
+}

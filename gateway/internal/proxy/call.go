@@ -243,10 +243,14 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, msg *cpv1.Message) {
 	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	enc := c.d.NewEncoder(c.req)
+	tl := &c.trace.Timeline
+	tl.Begin(c.trace.Started)
+	defer tl.Stamp()
 	for _, ev := range canon.Events(msg) {
 		if err := enc.Event(w, ev, nil); err != nil {
 			return
 		}
+		tl.Add(ev, record.FromPolicy)
 	}
 	flush(w)
 }

@@ -82,18 +82,25 @@ func NewTransport() *http.Transport {
 	return t
 }
 
-// Register adds the LLM API routes to mux.
-func (p *Proxy) Register(mux *http.ServeMux) {
+// Mux is where the proxy registers its routes.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Register adds the LLM API routes to mux: the client-facing routes, each
+// of which checks the client key itself.
+func (p *Proxy) Register(mux Mux) {
 	mux.Handle("/v1/chat/completions", p.policed(openai.Dialect{}))
 	mux.Handle("/v1/messages", p.policed(anthropic.Dialect{}))
-	mux.HandleFunc("/v1/messages/count_tokens", p.forward)
-	mux.HandleFunc("/v1/models", p.forward)
-	mux.HandleFunc("/v1/models/", p.forward)
+	mux.Handle("/v1/messages/count_tokens", http.HandlerFunc(p.forward))
+	mux.Handle("/v1/models", http.HandlerFunc(p.forward))
+	mux.Handle("/v1/models/", http.HandlerFunc(p.forward))
+	mux.Handle("HEAD /{$}", http.HandlerFunc(p.ServeRoot))
 }
 
 // ServeRoot answers HEAD / (Claude Code's connectivity probe) by
-// forwarding it to the Anthropic upstream, and every other unknown path
-// with a JSON 404.
+// forwarding it to the Anthropic upstream, and every other path it is
+// given with a JSON 404 in the client's format.
 func (p *Proxy) ServeRoot(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/" && r.Method == http.MethodHead {
 		p.forwardTo(w, r, anthropic.Dialect{})

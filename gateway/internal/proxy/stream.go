@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/status"
 
+	"luthien.dev/gateway/internal/record"
 	"luthien.dev/gateway/internal/sse"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -24,26 +26,45 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 	dec := c.d.NewDecoder()
 	sr := &streamRecord{unchanged: true}
 	defer sr.render(c)
-	for {
+	tl := &c.trace.Timeline
+	tl.Begin(c.trace.Started)
+	for first := true; ; first = false {
 		ev, err := rd.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
 				p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", err)
 				c.trace.Error = "upstream stream broke off: " + err.Error()
-				_ = c.d.NewEncoder(c.req).Event(w, upstreamBrokeOff(err), nil)
+				broke := upstreamBrokeOff(err)
+				if c.d.NewEncoder(c.req).Event(w, broke, nil) == nil {
+					tl.Add(broke, record.FromGateway)
+				}
 				flush(w)
+				tl.Stamp()
 			}
 			return
 		}
-		if evs, err := dec.Decode(ev); err == nil {
+		if first {
+			tl.UpstreamFirstEvent(time.Now())
+		}
+		evs, derr := dec.Decode(ev)
+		if derr == nil {
 			addAll(&sr.original, evs)
 		}
 		if _, err := w.Write(ev.Raw); err != nil {
 			return
 		}
 		flush(w)
+		if derr == nil {
+			tl.AddAll(evs, record.FromUpstream)
+		} else {
+			tl.Add(unparsedEvent, record.FromUpstream)
+		}
+		tl.Stamp()
 	}
 }
+
+// unparsedEvent stands for an upstream event that could not be decoded.
+var unparsedEvent = &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{Type: "sse.unparsed"}}}
 
 // upstreamEvent is one upstream SSE event and the canonical events decoded
 // from it (seqs first..first+len(evs)-1).
@@ -137,13 +158,16 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	table := &eventTable{}
 	var wg sync.WaitGroup
 	var upstreamErr error
+	var upstreamFirst time.Time
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
+		upstreamFirst, upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
 	}()
 	sr := &streamRecord{}
-	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table, rec: sr}
+	tl := &c.trace.Timeline
+	tl.Begin(c.trace.Started)
+	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table, rec: sr, tl: tl}
 	err = p.drainPolicy(stream, cw)
 	cancel()
 	// Closing the body unblocks the upstream reader if it is mid-read.
@@ -151,6 +175,7 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	wg.Wait()
 	// The reader is done: the table is complete and no longer written.
 	addAll(&sr.original, table.events)
+	tl.UpstreamFirstEvent(upstreamFirst)
 	defer sr.render(c)
 	if err != nil {
 		c.trace.Error = "stream policy failed: " + status.Convert(err).Message()
@@ -181,13 +206,13 @@ func upstreamBrokeOff(err error) *cpv1.StreamEvent {
 }
 
 // pumpUpstream sends every upstream event to the policy stream, then the
-// end. It returns the error that broke the upstream stream off, if any.
+// end. It returns when the first upstream event arrived (zero: none did)
+// and the error that broke the upstream stream off, if any.
 func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table *eventTable,
-	stream cpv1.PolicyService_StreamChunkPolicyClient) error {
+	stream cpv1.PolicyService_StreamChunkPolicyClient) (first time.Time, upstreamErr error) {
 	dec := c.d.NewDecoder()
 	rd := sse.NewReader(body)
 	end := &cpv1.StreamEnd{}
-	var upstreamErr error
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -196,6 +221,9 @@ func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table
 				upstreamErr = err
 			}
 			break
+		}
+		if first.IsZero() {
+			first = time.Now()
 		}
 		raw := append([]byte(nil), ev.Raw...)
 		evs, derr := dec.Decode(ev)
@@ -207,16 +235,16 @@ func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table
 		table.add(raw, evs)
 		for _, e := range evs {
 			if err := stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Event{Event: e}}); err != nil {
-				return nil
+				return first, nil
 			}
 		}
 	}
 	if ctx.Err() != nil {
-		return nil
+		return first, nil
 	}
 	_ = stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_End{End: end}})
 	_ = stream.CloseSend()
-	return upstreamErr
+	return first, upstreamErr
 }
 
 // drainPolicy writes the policy's outputs until it closes the stream.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -15,12 +16,16 @@ import (
 // consecutively and in order, is written as upstream's exact bytes. When a
 // policy changes, drops or reorders part of such an event, the parts that
 // did pass are encoded instead, so the client sees what the policy meant.
+//
+// Every event written is noted on the timeline tl with its source, and
+// stamped when its batch is flushed.
 type clientWriter struct {
 	w        http.ResponseWriter
 	upstream http.Header
 	enc      dialect.Encoder
 	table    *eventTable
 	rec      *streamRecord
+	tl       *record.Timeline
 	started  bool // headers sent
 	wrote    bool // at least one event written
 	dirty    bool // written since the last flush
@@ -56,7 +61,7 @@ func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
 				return err
 			}
 			if pos != 0 {
-				return cw.event(ev)
+				return cw.event(ev, record.Reencoded)
 			}
 			cw.pending, cw.pendingEvs = u, append(cw.pendingEvs[:0], ev)
 		}
@@ -67,20 +72,23 @@ func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
 			if cw.rec != nil {
 				addAll(&cw.rec.final, u.evs)
 			}
-			return cw.enc.Raw(cw.w, u.raw, u.evs)
+			if err := cw.enc.Raw(cw.w, u.raw, u.evs); err != nil {
+				return err
+			}
+			cw.tl.AddAll(u.evs, record.FromUpstream)
 		}
 		return nil
 	case *cpv1.StreamOutput_Event:
 		if err := cw.flushPending(); err != nil {
 			return err
 		}
-		return cw.event(o.Event)
+		return cw.event(o.Event, record.FromPolicy)
 	}
 	return nil
 }
 
-// event encodes one event, with its upstream event as template.
-func (cw *clientWriter) event(ev *cpv1.StreamEvent) error {
+// event encodes one event from src, with its upstream event as template.
+func (cw *clientWriter) event(ev *cpv1.StreamEvent, src record.Source) error {
 	var template []byte
 	if _, u := cw.table.get(ev.GetSeq()); u != nil {
 		template = u.raw
@@ -90,7 +98,11 @@ func (cw *clientWriter) event(ev *cpv1.StreamEvent) error {
 	if cw.rec != nil {
 		cw.rec.final.Add(ev)
 	}
-	return cw.enc.Event(cw.w, ev, template)
+	if err := cw.enc.Event(cw.w, ev, template); err != nil {
+		return err
+	}
+	cw.tl.Add(ev, src)
+	return nil
 }
 
 // flushPending encodes the passed-through part of an upstream event whose
@@ -99,7 +111,7 @@ func (cw *clientWriter) flushPending() error {
 	evs := cw.pendingEvs
 	cw.pending, cw.pendingEvs = nil, cw.pendingEvs[:0]
 	for _, ev := range evs {
-		if err := cw.event(ev); err != nil {
+		if err := cw.event(ev, record.Reencoded); err != nil {
 			return err
 		}
 	}
@@ -112,6 +124,7 @@ func (cw *clientWriter) flushBatch() error {
 	if cw.dirty {
 		cw.dirty = false
 		flush(cw.w)
+		cw.tl.Stamp()
 	}
 	return nil
 }
@@ -134,6 +147,9 @@ func (cw *clientWriter) fail(errType, msg string) {
 func (cw *clientWriter) failWith(ev *cpv1.StreamEvent) {
 	_ = cw.flushPending()
 	cw.start()
-	_ = cw.enc.Event(cw.w, ev, nil)
+	if cw.enc.Event(cw.w, ev, nil) == nil {
+		cw.tl.Add(ev, record.FromGateway)
+	}
 	flush(cw.w)
+	cw.tl.Stamp()
 }

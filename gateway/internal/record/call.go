@@ -37,9 +37,16 @@ type Call struct {
 	// FinalMessage is the response sent to the client in canonical form,
 	// for successful calls.
 	FinalMessage *cpv1.Message
+	// Timeline is what a streamed response wrote to the client, and when;
+	// recorded as the stream.timeline event.
+	Timeline Timeline
 }
 
-// Record converts the call into the contract's record.
+// Record converts the call into the contract's record. Its events:
+// request.received, request.final, response.original, response.final (the
+// bodies; a final one equal to its original is left out and flagged),
+// error ({"message", "status"}) and, for a response streamed to the
+// client, stream.timeline (see Timeline).
 func (c *Call) Record() *cpv1.CallRecord {
 	s := &cpv1.CallSummary{
 		CallId: c.ID, SessionId: c.SessionID, UserId: c.UserID, Model: c.Model, Format: c.Format,
@@ -75,6 +82,7 @@ func (c *Call) Record() *cpv1.CallRecord {
 		errJSON, _ := json.Marshal(map[string]any{"message": c.Error, "status": c.Status})
 		add("error", c.Finished, errJSON)
 	}
+	add("stream.timeline", c.Finished, c.Timeline.payload(c.Finished))
 	return rec
 }
 
