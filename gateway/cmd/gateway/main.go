@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	if cfg.InsecureAdmin && cfg.AdminAPIKey == "" {
+		log.Warn("LUTHIEN_INSECURE_ADMIN is set and there is no admin key: the admin surface (UI, /api/, /metrics) is open to every client that can reach this address")
+	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "config", cfg)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -69,7 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			return fmt.Errorf("listen on the debug address: %w", err)
 		}
-		dbg := &http.Server{Handler: profiler(), ReadHeaderTimeout: 10 * time.Second}
+		// The profiler is an admin surface: loopback only (config checks the
+		// address) and behind the admin key when there is one.
+		dbg := &http.Server{Handler: a.Guard().Protect(profiler()), ReadHeaderTimeout: 10 * time.Second}
 		log.Info("profiler listening", "addr", dln.Addr().String())
 		g.Go(func() error {
 			<-gctx.Done()
@@ -100,11 +105,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return g.Wait()
 }
 
-// profiler serves the Go profiler's pages under /debug/pprof/.
+// profiler serves the Go profiler's pages under /debug/pprof/, except
+// cmdline, which would show keys given as flags.
 func profiler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/cmdline" {
+			http.NotFound(w, r)
+			return
+		}
+		pprof.Index(w, r)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

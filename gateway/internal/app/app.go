@@ -21,10 +21,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"luthien.dev/controlplane/server"
+	"luthien.dev/gateway/internal/admin"
 	"luthien.dev/gateway/internal/config"
 	"luthien.dev/gateway/internal/live"
 	"luthien.dev/gateway/internal/proxy"
 	"luthien.dev/gateway/internal/record"
+	"luthien.dev/gateway/internal/ui"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -35,6 +37,8 @@ const MaxMessageBytes = 64 << 20
 // App is a running gateway without its listener.
 type App struct {
 	handler  http.Handler
+	guard    *admin.Guard
+	routes   []Route
 	conn     *grpc.ClientConn
 	recorder *record.Recorder
 	stop     func()
@@ -82,9 +86,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	// REST speaks the proto field names (snake_case), like the activity
 	// feed, and shows zero values so clients see every field.
+	// The admin guard's verdict on who the caller is travels to the
+	// control plane as metadata (it records who changed the policy).
 	rest := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+	}), runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+		if http.CanonicalHeaderKey(key) == admin.ActorHeader {
+			return "x-luthien-actor", true
+		}
+		return runtime.DefaultHeaderMatcher(key)
 	}))
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		cpv1.RegisterPolicyAdminServiceHandler, cpv1.RegisterHistoryServiceHandler,
@@ -101,36 +112,57 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
 	}, cpv1.NewPolicyServiceClient(conn), log)
 
-	mux := http.NewServeMux()
-	p.Register(mux)
-	mux.Handle("/api/v1/", rest)
-	mux.Handle("GET /api/activity/stream", live.New(cpv1.NewActivityServiceClient(conn), log, cfg.Heartbeat))
-	mux.HandleFunc("GET /metrics", a.metrics)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	a.guard = admin.New(admin.Config{Key: cfg.AdminAPIKey, SessionSecret: cfg.SessionSecret, SessionTTL: cfg.SessionTTL,
+		AllowedHosts: cfg.AllowedHosts, Insecure: cfg.InsecureAdmin})
 	health := healthpb.NewHealthClient(conn)
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+	mode := "in-process"
+	if cfg.ControlPlane != config.InProcess {
+		mode = "split: control plane at " + cfg.ControlPlane
+	}
+	pages, err := ui.New(ui.Config{Guard: a.guard, History: cpv1.NewHistoryServiceClient(conn),
+		Policy: cpv1.NewPolicyAdminServiceClient(conn), Health: health, Mode: mode, Log: log})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
+	rt := newRouter(a.guard)
+	p.Register(clientRoutes{rt})
+	pages.Register(rt)
+	rt.Admin("/api/v1/", rest)
+	rt.Admin("GET /api/activity/stream", live.New(cpv1.NewActivityServiceClient(conn), log, cfg.Heartbeat))
+	rt.Admin("GET /metrics", http.HandlerFunc(a.metrics))
+	rt.Public("GET /health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	rt.Public("GET /ready", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			msg := "control plane not serving"
+			// The reason stays in the log: /ready answers anyone.
 			if err != nil {
-				msg = "control plane unreachable: " + err.Error()
+				log.WarnContext(ctx, "readiness check failed", "err", err)
 			}
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "control plane not serving"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.HandleFunc("/", p.ServeRoot)
-	a.handler = mux
+	}))
+	rt.Public("/", http.HandlerFunc(p.ServeRoot))
+	a.routes = rt.routes
+	a.handler = rt.mux
 	return a, nil
 }
 
 // Handler is the gateway's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Routes lists every registered route with who may use it.
+func (a *App) Routes() []Route { return a.routes }
+
+// Guard is the admin guard, for other admin listeners (the profiler).
+func (a *App) Guard() *admin.Guard { return a.guard }
 
 // Close flushes pending call records, disconnects from the control plane
 // and stops it when in-process.

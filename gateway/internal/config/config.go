@@ -38,6 +38,19 @@ type Config struct {
 	// reachable on the proxy's own port.
 	DebugAddr string
 
+	// Admin surface (README, "Security"): the key that opens the
+	// UI, /api/, /metrics and the profiler; empty: loopback clients only.
+	AdminAPIKey string
+	// SessionSecret signs browser sessions together with the admin key
+	// (derived from the key alone when empty).
+	SessionSecret string
+	SessionTTL    time.Duration
+	// AllowedHosts are Host names the admin surface accepts besides
+	// loopback ones when there is no admin key.
+	AllowedHosts []string
+	// InsecureAdmin allows a non-loopback listener without an admin key.
+	InsecureAdmin bool
+
 	// Settings of the in-process control plane (a standalone control plane
 	// reads its own): see docs/PERSISTENCE.md.
 	DatabaseURL   string
@@ -58,7 +71,7 @@ type setting struct {
 // Load reads args (without the program name) and the environment.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var timeout, level, heartbeat, retention, cacheTTL, queue string
+	var timeout, level, heartbeat, retention, cacheTTL, queue, sessionTTL, allowedHosts, insecureAdmin string
 	settings := []setting{
 		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr},
 		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane},
@@ -70,7 +83,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig},
 		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
-		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
+		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "loopback host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
+		{"admin-api-key", "LUTHIEN_ADMIN_API_KEY", "", "key of the admin surface: UI, /api/, /metrics, profiler (unset: loopback clients only)", &c.AdminAPIKey},
+		{"session-secret", "LUTHIEN_SESSION_SECRET", "", "secret signing UI sessions with the admin key (unset: derived from the key)", &c.SessionSecret},
+		{"session-ttl", "LUTHIEN_SESSION_TTL", "12h", "how long a UI login lasts", &sessionTTL},
+		{"allowed-hosts", "LUTHIEN_ALLOWED_HOSTS", "", "comma-separated Host names the keyless admin surface accepts besides loopback", &allowedHosts},
+		{"insecure-admin", "LUTHIEN_INSECURE_ADMIN", "", "1: allow a non-loopback listen address without an admin key", &insecureAdmin},
 		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat},
 		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL},
 		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL},
@@ -121,6 +139,21 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.CacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.CacheTTL < 0 {
 		return Config{}, fmt.Errorf("config: LUTHIEN_CACHE_TTL: want a duration such as 1h (0 disables), got %q", cacheTTL)
 	}
+	if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_SESSION_TTL: want a positive duration such as 12h, got %q", sessionTTL)
+	}
+	for _, h := range strings.Split(allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	switch insecureAdmin {
+	case "", "0", "false":
+	case "1", "true":
+		c.InsecureAdmin = true
+	default:
+		return Config{}, fmt.Errorf("config: LUTHIEN_INSECURE_ADMIN: want 1 or 0, got %q", insecureAdmin)
+	}
 	switch c.CacheMode {
 	case "temperature0", "all", "off":
 	default:
@@ -148,7 +181,15 @@ func (c Config) validate() error {
 	if c.DebugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
 			errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: want host:port, got %q", c.DebugAddr))
+		} else if !IsLoopback(c.DebugAddr) {
+			errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: the profiler listens on loopback only (127.0.0.1, ::1 or localhost), got %q", c.DebugAddr))
 		}
+	}
+	if c.AdminAPIKey == "" && !c.InsecureAdmin && !IsLoopback(c.HTTPAddr) {
+		errs = append(errs, fmt.Errorf("LUTHIEN_HTTP_ADDR %q is not a loopback address: set LUTHIEN_ADMIN_API_KEY to protect the admin surface, or LUTHIEN_INSECURE_ADMIN=1 to leave it open", c.HTTPAddr))
+	}
+	if c.AdminAPIKey != "" && c.AdminAPIKey == c.ClientAPIKey {
+		errs = append(errs, errors.New("LUTHIEN_ADMIN_API_KEY must differ from LUTHIEN_CLIENT_API_KEY: a client key never opens the admin surface"))
 	}
 	if c.ControlPlane != InProcess {
 		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {
@@ -168,6 +209,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// IsLoopback reports whether a host:port listens on loopback only: an
+// empty host or an unspecified address (0.0.0.0, ::) listens everywhere.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // LogValue renders the configuration for logs with secrets redacted.
@@ -192,5 +247,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", redact(c.DatabaseURL)),
 		slog.String("redis_url", redact(c.RedisURL)),
 		slog.String("debug_addr", c.DebugAddr),
+		slog.String("admin_api_key", redact(c.AdminAPIKey)),
+		slog.String("session_secret", redact(c.SessionSecret)),
+		slog.Duration("session_ttl", c.SessionTTL),
+		slog.Any("allowed_hosts", c.AllowedHosts),
+		slog.Bool("insecure_admin", c.InsecureAdmin),
 	)
 }

@@ -40,6 +40,13 @@ func TestLoadErrors(t *testing.T) {
 		{"policy file with remote control plane", nil, map[string]string{
 			"LUTHIEN_CONTROL_PLANE": "127.0.0.1:9000", "LUTHIEN_POLICY_CONFIG": "p.yaml"}, "in-process"},
 		{"unknown flag", []string{"-nope"}, nil, "nope"},
+		{"public listener without an admin key", []string{"-http-addr", "0.0.0.0:8000"}, nil, "LUTHIEN_ADMIN_API_KEY"},
+		{"empty host listens everywhere", []string{"-http-addr", ":8000"}, nil, "LUTHIEN_ADMIN_API_KEY"},
+		{"non-loopback profiler", []string{"-debug-addr", "0.0.0.0:6060"}, nil, "loopback only"},
+		{"profiler on a host name", []string{"-debug-addr", "example.com:6060"}, nil, "loopback only"},
+		{"admin key equal to the client key", nil, map[string]string{"LUTHIEN_ADMIN_API_KEY": "k1", "LUTHIEN_CLIENT_API_KEY": "k1"}, "must differ"},
+		{"bad insecure flag", nil, map[string]string{"LUTHIEN_INSECURE_ADMIN": "yes please"}, "LUTHIEN_INSECURE_ADMIN"},
+		{"bad session ttl", nil, map[string]string{"LUTHIEN_SESSION_TTL": "0s"}, "LUTHIEN_SESSION_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,13 +58,37 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+func TestAdminSettings(t *testing.T) {
+	for _, ok := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"public listener with an admin key", []string{"-http-addr", "0.0.0.0:8000"}, map[string]string{"LUTHIEN_ADMIN_API_KEY": "k"}},
+		{"public listener, insecure on purpose", []string{"-http-addr", "0.0.0.0:8000"}, map[string]string{"LUTHIEN_INSECURE_ADMIN": "1"}},
+		{"loopback v6", []string{"-http-addr", "[::1]:8000", "-debug-addr", "localhost:6060"}, nil},
+	} {
+		if _, err := Load(ok.args, env(ok.env)); err != nil {
+			t.Errorf("%s: %v", ok.name, err)
+		}
+	}
+	c, err := Load([]string{"-allowed-hosts", " gw.internal , ,other.example"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.AllowedHosts, "|") != "gw.internal|other.example" || c.SessionTTL.Hours() != 12 {
+		t.Errorf("allowed hosts %q, session ttl %v", c.AllowedHosts, c.SessionTTL)
+	}
+}
+
 func TestLogValueRedactsSecrets(t *testing.T) {
-	c, err := Load(nil, env(map[string]string{"LUTHIEN_CLIENT_API_KEY": "sk-secret-1", "ANTHROPIC_API_KEY": "sk-ant-2"}))
+	c, err := Load(nil, env(map[string]string{"LUTHIEN_CLIENT_API_KEY": "sk-secret-1", "ANTHROPIC_API_KEY": "sk-ant-2",
+		"LUTHIEN_ADMIN_API_KEY": "adm-secret-3", "LUTHIEN_SESSION_SECRET": "sess-secret-4"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.LogValue().String()
-	if strings.Contains(s, "sk-secret-1") || strings.Contains(s, "sk-ant-2") || !strings.Contains(s, "[redacted]") {
+	if strings.Contains(s, "sk-secret-1") || strings.Contains(s, "sk-ant-2") || strings.Contains(s, "adm-secret-3") || strings.Contains(s, "sess-secret-4") || !strings.Contains(s, "[redacted]") {
 		t.Fatalf("secrets not redacted: %s", s)
 	}
 }

@@ -57,6 +57,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stream, err := h.sub.StreamActivity(ctx, req)
+	if err == nil {
+		// The control plane sends the stream's headers once the
+		// subscription is in place: waiting for them means that a client
+		// told "connected" misses no event after it.
+		_, err = stream.Header()
+	}
 	if err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
