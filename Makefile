@@ -11,6 +11,8 @@ BIN := $(CURDIR)/bin
 BENCH_DURATION ?= 3s
 BENCH_PGHOST ?= 127.0.0.1
 BENCH_DB ?= luthien_bench
+# The browser tests' Chromium (gateway/e2e reads $CHROMIUM too).
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help
 help: ## List the targets
@@ -49,6 +51,19 @@ lint: ## gofmt, go vet and staticcheck over every module
 .PHONY: test
 test: check-generate lint ## Everything CI checks: generated code, lint, race tests of every module
 	@for m in $(MODULES); do (cd $$m && echo "test $$m" && go test -race -count=1 ./...); done
+
+.PHONY: browser
+browser: ## Install Chromium for the browser tests (Debian's chromium package) unless $(CHROMIUM) exists
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  [ -x "$(CHROMIUM)" ] || { echo "chromium was installed, but $(CHROMIUM) is missing: set CHROMIUM to its path" >&2; exit 1; }; \
+	else \
+	  echo "Chromium is missing at $(CHROMIUM), and this is not a Debian/Ubuntu system run as root, so it cannot be installed here." >&2; \
+	  echo "Install Chromium (Debian: apt-get install chromium) and set CHROMIUM=/path/to/chromium if it is not $(CHROMIUM)." >&2; \
+	  echo "Without it the browser tests skip locally and fail in CI (CI=true)." >&2; \
+	  exit 1; \
+	fi
 
 .PHONY: bench
 bench: ## Load benchmark: direct, floor proxy and gateway modes side by side (~5 min); writes bin/bench.{md,json}

@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
+		defer stopBrowser() // the browser tests' Chromium, if they started it
 		for _, b := range []struct{ pkg, out string }{
 			{"luthien.dev/gateway/cmd/gateway", "gateway"},
 			{"luthien.dev/controlplane/cmd/controlplane", "controlplane"},
