@@ -483,7 +483,7 @@ func TestRedaction(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT coalesce(string_agg(e::text, ' '), '') FROM call_events e").Scan(&events); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(events, "my key is [redacted]") || !strings.Contains(calls, "r1") || !strings.Contains(streamed.String(), "[redacted]") {
+	if !strings.Contains(events, "my key is [redacted:anthropic-key]") || !strings.Contains(calls, "r1") || !strings.Contains(streamed.String(), "[redacted]") {
 		t.Fatalf("the record is not where the test looks:\ncalls: %.300s\nevents: %.300s\nstream: %.300s", calls, events, streamed.String())
 	}
 	for _, s := range secrets {

@@ -9,37 +9,6 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-func TestRedact(t *testing.T) {
-	in := []byte(`{
-		"headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "cookie": "a=b", "user-agent": "ua"},
-		"api_key": "plain", "nested": [{"Set-Cookie": "s"}, "my key is sk-ant-api03-SECRETSECRET ok"],
-		"note": "token: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "short": "sk-abc", "n": 3.50}`)
-	out := RedactJSON(in)
-	for _, secret := range []string{"Bearer abc", `"k"`, "a=b", "plain", `"s"`, "SECRETSECRET", "eyJhbGci"} {
-		if strings.Contains(string(out), secret) {
-			t.Errorf("redacted payload still contains %s: %s", secret, out)
-		}
-	}
-	for _, kept := range []string{`"ua"`, "my key is [redacted] ok", "sk-abc", `"n":3.50`} {
-		if !strings.Contains(strings.ReplaceAll(string(out), " ", ""), strings.ReplaceAll(kept, " ", "")) {
-			t.Errorf("redacted payload lost %s: %s", kept, out)
-		}
-	}
-	// A key spelled with escapes is still a key.
-	if out := RedactJSON([]byte(`{"\u0061pi_key":"hidden"}`)); strings.Contains(string(out), "hidden") {
-		t.Errorf("escaped key kept its value: %s", out)
-	}
-	// Nothing to redact: the very bytes come back.
-	clean := []byte(`{"model":"m",  "messages":[{"role":"user","content":"hi"}]}`)
-	if out := RedactJSON(clean); &out[0] != &clean[0] || len(out) != len(clean) {
-		t.Errorf("a clean document was rewritten: %s", out)
-	}
-	m := RedactMap(map[string]any{"API-KEY": "x", "list": []any{"sk-1234567890abcdef"}}).(map[string]any)
-	if m["API-KEY"] != Redacted || m["list"].([]any)[0] != Redacted {
-		t.Errorf("RedactMap = %v", m)
-	}
-}
-
 func TestDiff(t *testing.T) {
 	a := jsonStruct(t, `{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1,"a/b":1}`)
 	b := jsonStruct(t, `{"model":"m","messages":[{"role":"user","content":"HI"},{"role":"user","content":"more"}],"max_tokens":5,"a/b":1}`)
@@ -90,7 +59,7 @@ func TestConversationText(t *testing.T) {
 	if strings.Contains(text, "0123456789") || strings.Contains(preview, "0123456789") {
 		t.Errorf("text or preview has the key: %q / %q", text, preview)
 	}
-	if preview != "List files, key [redacted]" {
+	if preview != "List files, key [redacted:api-key]" {
 		t.Errorf("preview = %q", preview)
 	}
 	openaiReq := []byte(`{"messages":[{"role":"system","content":"sys"},{"role":"user","content":"` + strings.Repeat("é", 300) + `"},
@@ -109,24 +78,6 @@ func TestSnippet(t *testing.T) {
 	got := snippet(text, []string{"firewall"})
 	if !strings.Contains(got, "**Firewall**") || !strings.HasPrefix(got, "…") || !strings.HasSuffix(got, "…") || len(got) > 250 {
 		t.Errorf("snippet = %q", got)
-	}
-}
-
-func TestRedactString(t *testing.T) {
-	tests := map[string]string{
-		`{"model":"m","api_key":"abc\"def","x":1}`:       `{"model":"m","api_key":"[redacted]","x":1}`,
-		`{\"Authorization\": \"Token abc\", \"a\": 1}`:   `{\"Authorization\": \"[redacted]\", \"a\": 1}`,
-		`curl -H "x-api-key: abcdef123" https://x`:       `curl -H "x-api-key: [redacted]" https://x`,
-		`GET /v1?api_key=abcdef123&q=1`:                  `GET /v1?api_key=[redacted]&q=1`,
-		`Cookie: session=abcdef`:                         `Cookie: [redacted]`,
-		`the keyboard is fine, sk-short stays`:           `the keyboard is fine, sk-short stays`,
-		`use sk-proj-ABCDEFGHIJKLMNOP now`:               `use [redacted] now`,
-		`Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x.y`: `Authorization: [redacted]`,
-	}
-	for in, want := range tests {
-		if got := RedactString(in); got != want {
-			t.Errorf("RedactString(%s)\n = %s\nwant %s", in, got, want)
-		}
 	}
 }
 

@@ -58,19 +58,22 @@ func NewMemory(maxCalls, maxEvents int) *Memory {
 // Kind returns KindMemory.
 func (m *Memory) Kind() string { return KindMemory }
 
-// WriteBatch stores calls and events; it never fails.
+// WriteBatch stores calls and events; it never fails. Text the store
+// cannot keep is repaired first, as Postgres does (repair.go), so that both
+// answer the same.
 func (m *Memory) WriteBatch(_ context.Context, calls []*Call, events []Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range events {
-		mc := m.call(e.Event.GetCallId())
-		if mc.keys[e.Key] {
+		// Queued events are immutable (Writer): kept as they are, copied
+		// only to repair them or to add a missing time. Readers get copies.
+		ev := repairedEvent(e.Event)
+		key, _ := repairString(e.Key)
+		mc := m.call(ev.GetCallId())
+		if mc.keys[key] {
 			continue
 		}
-		mc.keys[e.Key] = true
-		// Queued events are immutable (Writer): kept as they are, copied
-		// only to add a missing time. Readers get copies.
-		ev := e.Event
+		mc.keys[key] = true
 		if ev.GetTime() == nil {
 			ev = proto.CloneOf(ev)
 			ev.Time = nowProto()
@@ -79,6 +82,7 @@ func (m *Memory) WriteBatch(_ context.Context, calls []*Call, events []Event) er
 		m.nEvents++
 	}
 	for _, c := range calls {
+		c = repairedCall(c)
 		m.call(c.Summary.GetCallId()).row = c
 	}
 	m.evict()

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -19,15 +20,21 @@ import (
 var emptyObject = []byte("{}")
 
 // TakePayload puts an incoming event's payload into its stored form: the
-// text of a redacted JSON object in PayloadJson, Payload cleared. A
-// payload_json that is not a JSON object is kept as {"raw": text}, so that
-// a bad payload costs its event nothing but its shape.
+// text of a redacted JSON object in PayloadJson, Payload cleared. Text
+// the store cannot keep (invalid UTF-8, NUL) is repaired first and the
+// payload marked (RepairedField). A payload_json that is not a JSON object
+// is kept as {"raw": text}, so that a bad payload costs its event nothing
+// but its shape.
 func TakePayload(ev *cpv1.CallEvent) {
-	b := PayloadJSON(ev)
+	b, repaired := repairJSON(PayloadJSON(ev))
 	if len(ev.GetPayloadJson()) > 0 {
 		b = objectJSON(b)
 	}
-	ev.PayloadJson, ev.Payload = RedactJSON(b), nil
+	b = redactValidJSON(b)
+	if repaired != "" {
+		b = markRepaired(b, repaired)
+	}
+	ev.PayloadJson, ev.Payload = b, nil
 }
 
 // objectJSON returns b if it is a JSON object, or {"raw": b as text}.
@@ -65,9 +72,48 @@ func PayloadStruct(ev *cpv1.CallEvent) *structpb.Struct {
 	}
 	s := &structpb.Struct{}
 	if err := protojson.Unmarshal(ev.GetPayloadJson(), s); err != nil {
+		return structFromJSON(ev.GetPayloadJson())
+	}
+	return s
+}
+
+// structFromJSON reads a JSON object that protojson refuses but that is
+// JSON, so that no stored payload is unreadable: a key given twice (the
+// last one counts), a number beyond float64 (kept as its text), invalid
+// UTF-8 or an unpaired surrogate (U+FFFD).
+func structFromJSON(b []byte) *structpb.Struct {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return &structpb.Struct{}
+	}
+	s, err := structpb.NewStruct(plainNumbers(m).(map[string]any))
+	if err != nil {
 		return &structpb.Struct{}
 	}
 	return s
+}
+
+// plainNumbers turns the json.Numbers of a decoded value into float64, or
+// into their text when float64 cannot hold them.
+func plainNumbers(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = plainNumbers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = plainNumbers(e)
+		}
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(t), 64); err == nil {
+			return f
+		}
+		return string(t)
+	}
+	return v
 }
 
 // Readable returns the event as readers get it: a copy with payload filled

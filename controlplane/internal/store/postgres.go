@@ -75,7 +75,9 @@ ON CONFLICT (call_id) DO UPDATE SET session_id = EXCLUDED.session_id, user_id = 
 
 // WriteBatch writes calls and events in one round trip and one implicit
 // transaction: events with a multi-row INSERT over arrays, call rows with
-// a multi-row upsert.
+// a multi-row upsert. Text PostgreSQL cannot hold is repaired first
+// (repair.go). A batch PostgreSQL refuses for its data is reported as
+// ErrRejected.
 func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event) error {
 	var b pgx.Batch
 	if len(events) > 0 {
@@ -87,24 +89,27 @@ func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event
 		callIDs, keys, sessions, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		times, payloads := make([]time.Time, n), make([]string, n)
 		for i, e := range events {
-			ev := e.Event
-			callIDs[i], keys[i], sessions[i], types[i] = clean(ev.GetCallId()), clean(e.Key), clean(ev.GetSessionId()), clean(ev.GetEventType())
+			ev := repairedEvent(e.Event)
+			callIDs[i], sessions[i], types[i] = ev.GetCallId(), ev.GetSessionId(), ev.GetEventType()
+			keys[i], _ = repairString(e.Key)
 			times[i] = eventTime(ev)
-			payloads[i] = cleanJSON(string(PayloadJSON(ev)))
+			payloads[i] = string(PayloadJSON(ev))
 		}
 		b.Queue(insertEvents, callIDs, keys, sessions, types, times, payloads)
 	}
-	if rows := latestCalls(calls); len(rows) > 0 {
-		b.Queue(upsertCalls, callColumnsOf(rows)...)
+	if len(calls) > 0 {
+		// Repaired before latestCalls: two ids may repair to one.
+		repaired := make([]*Call, len(calls))
+		for i, c := range calls {
+			repaired[i] = repairedCall(c)
+		}
+		b.Queue(upsertCalls, callColumnsOf(latestCalls(repaired))...)
 	}
 	if b.Len() == 0 {
 		return nil
 	}
 	if err := p.pool.SendBatch(ctx, &b).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
-			// Data exception or integrity violation: the data, not the
-			// database, is at fault.
+		if rejected(err) {
 			return fmt.Errorf("store: write batch: %w: %w", ErrRejected, err)
 		}
 		return fmt.Errorf("store: write batch: %w", err)
@@ -112,33 +117,21 @@ func (p *Postgres) WriteBatch(ctx context.Context, calls []*Call, events []Event
 	return nil
 }
 
-// cleanJSON removes the escaped NUL characters (\u0000) of a JSON
-// document, which jsonb cannot hold.
-func cleanJSON(s string) string {
-	if !strings.Contains(s, `\u0000`) {
-		return s
+// rejected reports whether PostgreSQL refused a write for its data, which
+// no retry can change: a data exception (class 22: a value out of range,
+// bad text), an integrity violation (23), a cardinality violation (21: a
+// row touched twice) or a program limit (54: an index row or a tsvector
+// too large, as a client-chosen session id of kilobytes makes).
+func rejected(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			if strings.HasPrefix(s[i:], `\u0000`) {
-				i += len(`\u0000`) - 1
-				continue
-			}
-			b.WriteByte(s[i])
-			i++ // the escaped character, which may be a backslash
-		}
-		b.WriteByte(s[i])
+	switch pgErr.Code[:2] {
+	case "21", "22", "23", "54":
+		return true
 	}
-	return b.String()
-}
-
-// clean removes NUL characters, which PostgreSQL text cannot hold.
-func clean(s string) string {
-	if strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	return strings.ReplaceAll(s, "\x00", "")
+	return false
 }
 
 // callColumnsOf returns the arrays of upsertCalls' parameters.
@@ -155,8 +148,8 @@ func callColumnsOf(calls []*Call) []any {
 	for i, c := range calls {
 		s := c.Summary
 		u := s.GetUsage()
-		ids[i], sessions[i], users[i], models[i] = clean(s.GetCallId()), clean(s.GetSessionId()), clean(s.GetUserId()), clean(s.GetModel())
-		formats[i], upstreams[i], statuses[i], streams[i] = s.GetFormat().String(), clean(s.GetUpstream()), s.GetStatus(), s.GetStream()
+		ids[i], sessions[i], users[i], models[i] = s.GetCallId(), s.GetSessionId(), s.GetUserId(), s.GetModel()
+		formats[i], upstreams[i], statuses[i], streams[i] = s.GetFormat().String(), s.GetUpstream(), s.GetStatus(), s.GetStream()
 		started[i] = startedAt(s)
 		if s.GetFinishedAt() != nil {
 			t := s.GetFinishedAt().AsTime()
@@ -165,8 +158,8 @@ func callColumnsOf(calls []*Call) []any {
 		ttft[i], duration[i] = s.GetTtftMs(), s.GetDurationMs()
 		input[i], output[i] = u.GetInputTokens(), u.GetOutputTokens()
 		cacheRead[i], cacheCreation[i] = u.GetCacheReadInputTokens(), u.GetCacheCreationInputTokens()
-		intervened[i], revisions[i], errs[i] = s.GetIntervened(), clean(s.GetPolicyRevision()), clean(s.GetError())
-		previews[i], texts[i] = clean(c.Preview), clean(c.Text)
+		intervened[i], revisions[i], errs[i] = s.GetIntervened(), s.GetPolicyRevision(), s.GetError()
+		previews[i], texts[i] = c.Preview, c.Text
 		reqUnchanged[i], respUnchanged[i] = c.RequestUnchanged, c.ResponseUnchanged
 	}
 	return []any{ids, sessions, users, models, formats, upstreams, statuses, streams, started, finished, ttft, duration,

@@ -83,6 +83,7 @@ type Queue struct {
 
 	written     atomic.Int64
 	dropped     atomic.Int64
+	rejected    atomic.Int64
 	writeErrors atomic.Int64
 	reported    atomic.Int64 // dropped as of the last OnDrop
 
@@ -163,8 +164,13 @@ func (q *Queue) Enqueue(call *Call, events []Event) bool {
 // Written is the number of events written since start.
 func (q *Queue) Written() int64 { return q.written.Load() }
 
-// Dropped is the number of events dropped because the queue was full.
+// Dropped is the number of events dropped: the queue was full, or the
+// store rejected them (Rejected).
 func (q *Queue) Dropped() int64 { return q.dropped.Load() }
+
+// Rejected is the number of rows (call rows and events) the store refused
+// for their data, each alone, and that were dropped.
+func (q *Queue) Rejected() int64 { return q.rejected.Load() }
 
 // WriteErrors is the number of failed write attempts.
 func (q *Queue) WriteErrors() int64 { return q.writeErrors.Load() }
@@ -266,17 +272,23 @@ func (q *Queue) take() ([]item, bool) {
 // write writes one batch, retrying with backoff until it succeeds or ctx
 // ends (then it reports false and the batch stays counted as queued). A
 // batch the store rejects (ErrRejected: bad data, not an outage) is
-// written record by record, and the records rejected alone are dropped
-// and counted, so that one bad record never blocks the queue.
+// written record by record, a record the store rejects row by row (its
+// call row, then each event), and only the rows rejected alone are dropped
+// and counted, so that one bad row never blocks the queue nor costs its
+// neighbours their place.
 func (q *Queue) write(ctx context.Context, batch []item) bool {
 	weight := 0
 	for _, it := range batch {
 		weight += it.weight()
 	}
-	calls, events := flatten(batch)
-	err := q.writeRetrying(ctx, calls, events)
-	if errors.Is(err, ErrRejected) {
-		err = q.writeEach(ctx, batch)
+	var err error
+	if len(batch) == 1 {
+		err = q.writeItem(ctx, batch[0])
+	} else {
+		calls, events := flatten(batch)
+		if err = q.writeRetrying(ctx, calls, events); errors.Is(err, ErrRejected) {
+			err = q.writeEach(ctx, batch)
+		}
 	}
 	if err != nil {
 		return false
@@ -287,18 +299,40 @@ func (q *Queue) write(ctx context.Context, batch []item) bool {
 	return true
 }
 
-// writeEach writes the items of a rejected batch one at a time and drops
-// those the store rejects.
+// writeEach writes the items of a rejected batch one at a time.
 func (q *Queue) writeEach(ctx context.Context, batch []item) error {
 	for _, it := range batch {
-		calls, events := flatten([]item{it})
-		err := q.writeRetrying(ctx, calls, events)
-		if errors.Is(err, ErrRejected) {
-			q.dropped.Add(int64(len(events)))
-			q.log.Error("store rejected a record; dropped", "events", len(events), "error", err)
-			continue
+		if err := q.writeItem(ctx, it); err != nil {
+			return err
 		}
-		if err != nil {
+	}
+	return nil
+}
+
+// writeItem writes one record; when the store rejects it, it writes its
+// rows one at a time and drops those the store rejects alone.
+func (q *Queue) writeItem(ctx context.Context, it item) error {
+	calls, events := flatten([]item{it})
+	err := q.writeRetrying(ctx, calls, events)
+	if !errors.Is(err, ErrRejected) {
+		return err
+	}
+	if it.call != nil {
+		err := q.writeRetrying(ctx, []*Call{it.call}, nil)
+		if errors.Is(err, ErrRejected) {
+			q.rejected.Add(1)
+			q.log.Error("store rejected a call row; dropped", "call_id", it.call.Summary.GetCallId(), "error", err)
+		} else if err != nil {
+			return err
+		}
+	}
+	for _, e := range it.events {
+		err := q.writeRetrying(ctx, nil, []Event{e})
+		if errors.Is(err, ErrRejected) {
+			q.rejected.Add(1)
+			q.dropped.Add(1)
+			q.log.Error("store rejected an event; dropped", "call_id", e.Event.GetCallId(), "event_type", e.Event.GetEventType(), "error", err)
+		} else if err != nil {
 			return err
 		}
 	}

@@ -35,6 +35,11 @@ func (w *fakeWriter) WriteBatch(ctx context.Context, calls []*Call, events []Eve
 			return fmt.Errorf("bad data: %w", ErrRejected)
 		}
 	}
+	for _, c := range calls {
+		if c.Summary.GetCallId() == "bad" {
+			return fmt.Errorf("bad call row: %w", ErrRejected)
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.events = append(w.events, events...)
@@ -167,17 +172,21 @@ func TestQueueCloseGivesUpAtTheDeadline(t *testing.T) {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func TestQueueDropsOnlyRejectedRecords(t *testing.T) {
+// A batch the store rejects is written record by record, a rejected record
+// row by row, and only the rows rejected alone are dropped.
+func TestQueueDropsOnlyRejectedRows(t *testing.T) {
 	w := &fakeWriter{}
 	w.gate.Lock()
 	q := NewQueue(w, QueueOptions{Writers: 1})
 	q.Enqueue(nil, testEvents("a", 2))
-	q.Enqueue(nil, []Event{{Key: "bad", Event: &cpv1.CallEvent{CallId: "b"}}, {Key: "ok", Event: &cpv1.CallEvent{CallId: "b"}}})
-	q.Enqueue(nil, testEvents("c", 3))
+	q.Enqueue(&Call{Summary: &cpv1.CallSummary{CallId: "bad"}},
+		[]Event{{Key: "bad", Event: &cpv1.CallEvent{CallId: "bad"}}, {Key: "ok", Event: &cpv1.CallEvent{CallId: "bad"}}})
+	q.Enqueue(&Call{Summary: &cpv1.CallSummary{CallId: "c"}}, testEvents("c", 3))
 	w.gate.Unlock()
 	closeQueue(t, q)
-	if w.written() != 5 || q.Dropped() != 2 || q.Written() != 5 {
-		t.Errorf("written %d (counted %d), dropped %d; want the 5 good events written and the bad record's 2 dropped",
-			w.written(), q.Written(), q.Dropped())
+	if w.written() != 6 || len(w.calls) != 1 || q.Written() != 6 || q.Dropped() != 1 || q.Rejected() != 2 {
+		t.Errorf("written %d events (counted %d) and %d call rows, dropped %d, rejected %d; want the 6 good events "+
+			"and the good call row written, the bad event dropped, it and the bad call row rejected",
+			w.written(), q.Written(), len(w.calls), q.Dropped(), q.Rejected())
 	}
 }

@@ -357,22 +357,6 @@ func TestMemoryIsBounded(t *testing.T) {
 	}
 }
 
-func TestPostgresStoresNULs(t *testing.T) {
-	p := NewPostgres(newPool(t, dbtest.NewDatabase(t)))
-	call, events := record(t, "nul", "s", "m", "ab", "cd", 0, false)
-	call.Summary.SessionId, call.Text = "s\x00", "a\x00b"
-	events[0].Event.PayloadJson = []byte(`{"text":"x\u0000y","literal":"\\u0000 stays","k\u0000":1}`)
-	write(t, p, []*Call{call}, events)
-	got, evs, err := p.GetCall(context.Background(), "nul")
-	if err != nil {
-		t.Fatalf("GetCall: %v", err)
-	}
-	f := PayloadStruct(evs[0]).GetFields()
-	if got.GetSessionId() != "s" || f["text"].GetStringValue() != "xy" || f["literal"].GetStringValue() != `\u0000 stays` || f["k"] == nil {
-		t.Errorf("stored %v with payload %s", got, evs[0].GetPayloadJson())
-	}
-}
-
 // A body no policy changed is written once; readers still get its final
 // event, and a session's turn its response.
 func TestUnchangedBodiesStoredOnce(t *testing.T) {
