@@ -218,7 +218,7 @@ func TestDryRunRecordsNothing(t *testing.T) {
 
 	const live = "live-1"
 	if _, err := c.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: live, Format: anthropic,
-		Body: []byte(dryRequest), Metadata: &cpv1.RequestMetadata{SessionId: "s"}}); err != nil {
+		Body: []byte(dryRequest), Metadata: &cpv1.RequestMetadata{SessionId: "s", CredentialSha256: credA}}); err != nil {
 		t.Fatalf("ApplyRequestPolicies: %v", err)
 	}
 	// Events are published in order: once the live call's arrive, the

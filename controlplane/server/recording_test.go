@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -360,77 +359,6 @@ func TestActivityAcrossControlPlanes(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := onOther(); len(got) != 0 {
 		t.Errorf("a control plane with another prefix received %d events", len(got))
-	}
-}
-
-// TestResponseCache checks that the second identical request is answered
-// from the cache, through the in-process LRU and through Redis.
-func TestResponseCache(t *testing.T) {
-	for _, redisURL := range []string{"", testRedisURL} {
-		name := "lru"
-		if redisURL != "" {
-			name = "redis"
-		}
-		t.Run(name, func(t *testing.T) {
-			c := startCP(t, Config{PolicyConfigPath: allCapsConfig, RedisURL: redisURL, RedisPrefix: redisPrefix(t), CacheTTL: time.Hour})
-			ctx := testContext(t)
-			body := `{"model":"claude","temperature":0,"max_tokens":50,"messages":[{"role":"user","content":"say hi"}]}`
-			apply := func(id, body string, headers map[string]string) *cpv1.ApplyRequestPoliciesResponse {
-				t.Helper()
-				resp, err := c.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: id, Format: anthropic,
-					Body: []byte(body), Metadata: &cpv1.RequestMetadata{SessionId: "s", Headers: headers}})
-				if err != nil {
-					t.Fatalf("ApplyRequestPolicies: %v", err)
-				}
-				return resp
-			}
-			first := apply("c1", body, nil)
-			if first.GetContinue() == nil {
-				t.Fatalf("first request: %v, want continue", first.GetOutcome())
-			}
-			original := &cpv1.Message{Id: "msg_1", Content: []*cpv1.ContentBlock{textBlock("hi")}, StopReason: "end_turn"}
-			final := &cpv1.Message{Id: "msg_1", Content: []*cpv1.ContentBlock{textBlock("HI")}, StopReason: "end_turn"}
-			rec := callRecord(t, "c1", "s", first.GetPolicyRevision(), body, original, final, true)
-			if _, err := c.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{rec}}); err != nil {
-				t.Fatalf("RecordCalls: %v", err)
-			}
-
-			// The same request (keys reordered, streamed) is answered from
-			// the cache with the response as the client received it.
-			same := `{"messages":[{"role":"user","content":"say hi"}],"stream":true,"model":"claude","max_tokens":50,"temperature":0}`
-			second := apply("c2", same, nil)
-			if !proto.Equal(second.GetRespond().GetMessage(), final) || second.GetInspectResponse() {
-				t.Fatalf("second request: %v, want respond with the cached response", second)
-			}
-			if got := apply("c3", body, map[string]string{"cache-control": "no-cache"}); got.GetContinue() == nil {
-				t.Errorf("Cache-Control: no-cache was answered from the cache: %v", got.GetOutcome())
-			}
-			if got := apply("c4", strings.Replace(body, `"temperature":0`, `"temperature":0.5`, 1), nil); got.GetContinue() == nil {
-				t.Errorf("a request with temperature 0.5 was answered from the cache")
-			}
-			stats, err := c.history.GetStats(ctx, &cpv1.GetStatsRequest{})
-			if err != nil || stats.GetCacheHits() != 1 || stats.GetCacheMisses() != 1 {
-				t.Errorf("GetStats = %v, %v; want 1 hit and 1 miss", stats, err)
-			}
-			eventually(t, "cache.hit recorded for the second call", func() bool {
-				got, err := c.history.GetCall(ctx, &cpv1.GetCallRequest{CallId: "c2"})
-				return err == nil && slices.Contains(eventTypes(got.GetEvents()), "cache.hit")
-			})
-			// Written by two queue writers: the miss of c1 may land after
-			// the hit of c2.
-			eventually(t, "cache.miss recorded for the first call", func() bool {
-				got, err := c.history.GetCall(ctx, &cpv1.GetCallRequest{CallId: "c1"})
-				return err == nil && slices.Contains(eventTypes(got.GetEvents()), "cache.miss")
-			})
-
-			// Another policy never gets a response made under this one.
-			if _, err := c.admin.SetPolicy(ctx, &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "noop"}}); err != nil {
-				t.Fatalf("SetPolicy: %v", err)
-			}
-			if got := apply("c5", body, nil); got.GetContinue() == nil {
-				t.Errorf("a response cached under all_caps was served under noop")
-			}
-		})
 	}
 }
 

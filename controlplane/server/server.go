@@ -75,12 +75,21 @@ type Config struct {
 	// QueueCapacity bounds the store's write queue, in events; 0 is
 	// DefaultQueueCapacity. Events beyond it are dropped and counted.
 	QueueCapacity int
+	// Token, when set, is the shared secret every call must present as
+	// `authorization: Bearer <token>` metadata; others are
+	// UNAUTHENTICATED. gRPC health answers callers that present no token;
+	// server reflection needs it like every service. Empty: every caller is
+	// accepted (the in-process control plane, reachable only through its
+	// gateway, needs none). The check depends on this setting alone, not on
+	// how the server is reached.
+	Token string
 }
 
 // Server is the control plane: the policy services, the admin service and
 // gRPC health, ready to be registered on a gRPC server.
 type Server struct {
 	logger    *slog.Logger
+	auth      *tokenAuth
 	policies  *service.CachingPolicyService
 	admin     *service.AdminService
 	records   *service.RecordService
@@ -148,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new control plane: %w", err)
 	}
 	recorder := service.NewEventRecorder(rec.queue, rec.hub, cfg.Recorder)
-	responses := service.NewResponseCache(rec.cache, store, recorder, logger)
+	responses := service.NewResponseCache(rec.cache, recorder, logger)
 	var publisher service.Publisher
 	if rep != nil {
 		publisher = rep
@@ -165,6 +174,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		logger:      logger,
+		auth:        newTokenAuth(cfg.Token),
 		policies:    service.NewCachingPolicyService(service.NewPolicyService(store, logger, recorder), responses),
 		admin:       service.NewAdminService(store, registry, publisher, policyHistory),
 		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
@@ -189,13 +199,20 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 }
 
 // NewGRPCServer returns a gRPC server with every interceptor chained
-// (logging, then panic recovery), the services registered and server
-// reflection enabled. opts are applied after the server's own options.
+// (logging, panic recovery, then the token check when Config.Token is
+// set), the services registered and server reflection enabled. opts are
+// applied after the server's own options (transport credentials among
+// them: TLS is the listener's business, see cmd/controlplane).
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	unary := []grpc.UnaryServerInterceptor{logUnary(s.logger), recoverUnary(s.logger)}
+	stream := []grpc.StreamServerInterceptor{logStream(s.logger), recoverStream(s.logger)}
+	if s.auth != nil {
+		unary, stream = append(unary, authUnary(s.auth)), append(stream, authStream(s.auth))
+	}
 	base := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(logUnary(s.logger), recoverUnary(s.logger)),
-		grpc.ChainStreamInterceptor(logStream(s.logger), recoverStream(s.logger)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		// A pool of goroutines serves the calls: a call costs a hand-off
 		// instead of a new goroutine and its stack growth.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),

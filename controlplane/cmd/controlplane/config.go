@@ -28,6 +28,12 @@ const (
 	envCacheTTL     = "LUTHIEN_CACHE_TTL"
 	envCacheMode    = "LUTHIEN_CACHE_MODE"
 	envStoreQueue   = "LUTHIEN_STORE_QUEUE"
+	envTLSCert      = "LUTHIEN_GRPC_TLS_CERT"
+	envTLSKey       = "LUTHIEN_GRPC_TLS_KEY"
+	envTLSClientCA  = "LUTHIEN_GRPC_TLS_CLIENT_CA"
+	envToken        = "LUTHIEN_CONTROL_PLANE_TOKEN"
+	envTokenFile    = "LUTHIEN_CONTROL_PLANE_TOKEN_FILE"
+	envInsecure     = "LUTHIEN_GRPC_INSECURE"
 )
 
 // config is the binary's configuration, loaded once at start-up.
@@ -52,6 +58,19 @@ type config struct {
 	cacheMode string
 	// storeQueue is the write queue's capacity in events.
 	storeQueue int
+	// tlsCert and tlsKey are the PEM files of the server's certificate and
+	// key; empty: plaintext.
+	tlsCert, tlsKey string
+	// tlsClientCA is the PEM file of the CAs that sign the gateways'
+	// client certificates; set: mutual TLS, a client without a valid
+	// certificate is refused.
+	tlsClientCA string
+	// token is the shared secret every call presents (see server.Config);
+	// empty: none.
+	token string
+	// insecure allows a non-loopback listen address without caller
+	// authentication.
+	insecure bool
 }
 
 // loadConfig builds the configuration from flags, then environment
@@ -68,6 +87,11 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	cacheTTL := envOr(getenv, envCacheTTL, server.DefaultCacheTTL.String())
 	cacheMode := envOr(getenv, envCacheMode, string(cache.ModeTemperature0))
 	storeQueue := envOr(getenv, envStoreQueue, strconv.Itoa(server.DefaultQueueCapacity))
+	tlsCert := envOr(getenv, envTLSCert, "")
+	tlsKey := envOr(getenv, envTLSKey, "")
+	tlsClientCA := envOr(getenv, envTLSClientCA, "")
+	tokenFile := envOr(getenv, envTokenFile, "")
+	insecure := envOr(getenv, envInsecure, "")
 
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -81,9 +105,15 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	fs.StringVar(&cacheTTL, "cache-ttl", cacheTTL, "response cache TTL, e.g. 1h; 0 disables the cache (env "+envCacheTTL+")")
 	fs.StringVar(&cacheMode, "cache-mode", cacheMode, "cacheable requests: temperature0, all or off (env "+envCacheMode+")")
 	fs.StringVar(&storeQueue, "store-queue", storeQueue, "write queue capacity in events (env "+envStoreQueue+")")
+	fs.StringVar(&tlsCert, "grpc-tls-cert", tlsCert, "PEM certificate (chain) the gRPC server presents; with -grpc-tls-key it serves TLS only (env "+envTLSCert+")")
+	fs.StringVar(&tlsKey, "grpc-tls-key", tlsKey, "PEM private key of -grpc-tls-cert (env "+envTLSKey+")")
+	fs.StringVar(&tlsClientCA, "grpc-tls-client-ca", tlsClientCA, "PEM CAs of the gateways' client certificates: mutual TLS, clients without one are refused (env "+envTLSClientCA+")")
+	fs.StringVar(&tokenFile, "token-file", tokenFile, "file holding the token every call must present as authorization: Bearer; or set "+envToken+" (env "+envTokenFile+")")
+	fs.StringVar(&insecure, "grpc-insecure", insecure, "1: serve a non-loopback address without a token or mutual TLS, open to anyone who reaches it (env "+envInsecure+")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage of controlplane:\n")
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), linkUsage)
 		fmt.Fprint(fs.Output(), judgeUsage)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -94,7 +124,7 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	}
 
 	cfg := config{grpcAddr: grpcAddr, policyConfig: policyConfig, databaseURL: databaseURL, redisURL: redisURL,
-		redisPrefix: redisPrefix, cacheMode: cacheMode}
+		redisPrefix: redisPrefix, cacheMode: cacheMode, tlsCert: tlsCert, tlsKey: tlsKey, tlsClientCA: tlsClientCA}
 	var err error
 	if cfg.retentionDays, err = strconv.Atoi(retention); err != nil || cfg.retentionDays < 0 {
 		return config{}, fmt.Errorf("invalid -retention-days (%s) %q: want a whole number of days, 0 or more", envRetention, retention)
@@ -118,6 +148,9 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 		if err := validateFile(policyConfig); err != nil {
 			return config{}, fmt.Errorf("invalid -policy-config (%s): %w", envPolicyConfig, err)
 		}
+	}
+	if err := cfg.loadLink(getenv(envToken), tokenFile, insecure); err != nil {
+		return config{}, err
 	}
 	// The judge settings are read from the environment where the policies
 	// are built (policy.Builtin); checked here so that a bad one stops

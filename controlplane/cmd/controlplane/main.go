@@ -2,6 +2,10 @@
 // policy service the gateway calls for every proxied request, the policy
 // admin service, gRPC health and server reflection.
 //
+// The link to the gateways can use TLS (mutual with a client CA) and a
+// shared bearer token; a listen address other than loopback is refused
+// without a token or mutual TLS unless LUTHIEN_GRPC_INSECURE=1.
+//
 // Configuration comes from flags, then environment variables (LUTHIEN_*,
 // DATABASE_URL, REDIS_URL), then defaults; run with -h for the list.
 //
@@ -24,6 +28,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"luthien.dev/controlplane/internal/db"
 	"luthien.dev/controlplane/server"
@@ -67,7 +72,15 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.checkExposure(); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	tlsCfg, err := cfg.serverTLS()
+	if err != nil {
+		return err
+	}
+	cfg.warnLink(logger)
 
 	srv, err := server.New(server.Config{
 		PolicyConfigPath: cfg.policyConfig,
@@ -79,6 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		CacheTTL:         cfg.cacheTTL,
 		CacheMode:        cfg.cacheMode,
 		QueueCapacity:    cfg.storeQueue,
+		Token:            cfg.token,
 	})
 	if err != nil {
 		return err
@@ -88,8 +102,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	gs := srv.NewGRPCServer()
-	logger.Info("control plane listening", "addr", lis.Addr().String())
+	var opts []grpc.ServerOption
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	gs := srv.NewGRPCServer(opts...)
+	logger.Info("control plane listening", "addr", lis.Addr().String(),
+		"tls", tlsCfg != nil, "mutual_tls", cfg.tlsClientCA != "", "token", cfg.token != "")
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

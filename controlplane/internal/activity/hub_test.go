@@ -17,6 +17,16 @@ func event(callID, session, typ string) *cpv1.CallEvent {
 	return &cpv1.CallEvent{CallId: callID, SessionId: session, EventType: typ}
 }
 
+// subscribe subscribes to h.
+func subscribe(t *testing.T, h *Hub, f Filter, buffer int) *Subscription {
+	t.Helper()
+	s, err := h.Subscribe(f, buffer)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return s
+}
+
 // receive waits for the next event of s.
 func receive(t *testing.T, s *Subscription) *cpv1.CallEvent {
 	t.Helper()
@@ -42,10 +52,10 @@ func none(t *testing.T, s *Subscription) {
 func TestFilters(t *testing.T) {
 	h := NewLocal(nil)
 	defer h.Close()
-	all := h.Subscribe(Filter{}, 0)
-	byCall := h.Subscribe(Filter{CallID: "c1"}, 0)
-	bySession := h.Subscribe(Filter{SessionID: "s2"}, 0)
-	byType := h.Subscribe(Filter{Prefixes: []string{"policy.", "error"}}, 0)
+	all := subscribe(t, h, Filter{}, 0)
+	byCall := subscribe(t, h, Filter{CallID: "c1"}, 0)
+	bySession := subscribe(t, h, Filter{SessionID: "s2"}, 0)
+	byType := subscribe(t, h, Filter{Prefixes: []string{"policy.", "error"}}, 0)
 
 	h.Publish(event("c1", "s1", "request.received"))
 	h.Publish(event("c2", "s2", "policy.judge.blocked"))
@@ -73,8 +83,8 @@ func TestFilters(t *testing.T) {
 func TestSlowSubscriberLosesEventsAndNeverBlocks(t *testing.T) {
 	h := NewLocal(nil)
 	defer h.Close()
-	slow := h.Subscribe(Filter{}, 4)
-	fast := h.Subscribe(Filter{}, 100)
+	slow := subscribe(t, h, Filter{}, 4)
+	fast := subscribe(t, h, Filter{}, 100)
 	done := make(chan struct{})
 	go func() {
 		for i := range 10 {
@@ -143,7 +153,7 @@ func TestHubsShareEventsThroughRedis(t *testing.T) {
 		t.Fatalf("NewRedis: %v", err)
 	}
 	defer other.Close()
-	subA, subB, subOther := a.Subscribe(Filter{}, 0), b.Subscribe(Filter{CallID: "c1"}, 0), other.Subscribe(Filter{}, 0)
+	subA, subB, subOther := subscribe(t, a, Filter{}, 0), subscribe(t, b, Filter{CallID: "c1"}, 0), subscribe(t, other, Filter{}, 0)
 
 	a.Publish(event("c1", "s", "request.received"))
 	b.Publish(event("c2", "s", "request.received"))

@@ -81,12 +81,16 @@ func (c *Cache) Kind() string {
 
 // Key returns the cache key of a request body (the request as sent
 // upstream, JSON in the client's format) and whether the request is
-// cacheable. scope distinguishes what else decides the answer (the
-// policy), so that a response made under one policy is never served under
-// another. The key covers the format, the model and the canonical JSON of
-// the request without stream, stream_options and metadata.
+// cacheable. scope says whose request it is (a hash of the credential it
+// goes upstream with), so that an answer is never served to a caller
+// upstream would not have answered; a request without a scope is not
+// cacheable. The entry is upstream's answer to the request: the policies
+// are not part of the key, since the response policy runs over a cached
+// answer as over a fresh one. The key covers the format, the model, the
+// scope and the canonical JSON of the request without stream,
+// stream_options and metadata.
 func (c *Cache) Key(format cpv1.ClientFormat, body []byte, scope string) (string, bool) {
-	if !c.Enabled() {
+	if !c.Enabled() || scope == "" {
 		return "", false
 	}
 	if c.mode == ModeTemperature0 {
@@ -158,6 +162,14 @@ func Bypass(headers map[string]string) bool {
 	cc := strings.ToLower(headers["cache-control"])
 	return strings.Contains(cc, "no-cache") || strings.Contains(cc, "no-store") ||
 		strings.Contains(strings.ToLower(headers["pragma"]), "no-cache")
+}
+
+// NoStore reports whether the client's request headers (names
+// lower-cased) ask that the response not be stored: Cache-Control
+// no-store. A no-cache request is answered upstream but refreshes the
+// cache.
+func NoStore(headers map[string]string) bool {
+	return strings.Contains(strings.ToLower(headers["cache-control"]), "no-store")
 }
 
 // Get returns the response cached under key. A backend failure counts as

@@ -51,8 +51,11 @@ func TestKey(t *testing.T) {
 	if k, _ := c.Key(cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT, []byte(base), "scope"); k == want {
 		t.Error("the client format is not part of the key")
 	}
-	if k, _ := c.Key(anthropic, []byte(base), "other policy"); k == want {
+	if k, _ := c.Key(anthropic, []byte(base), "another credential"); k == want {
 		t.Error("the scope is not part of the key")
+	}
+	if _, ok := c.Key(anthropic, []byte(base), ""); ok {
+		t.Error("a request without a scope (no credential) is cacheable")
 	}
 }
 
@@ -76,12 +79,12 @@ func TestCacheable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := NewLRU(10, tt.ttl, tt.mode, nil)
-		if _, ok := c.Key(anthropic, []byte(tt.body), ""); ok != tt.want {
+		if _, ok := c.Key(anthropic, []byte(tt.body), "cred"); ok != tt.want {
 			t.Errorf("mode %s ttl %v: Key(%s) cacheable = %v, want %v", tt.mode, tt.ttl, tt.body, ok, tt.want)
 		}
 	}
 	var nilCache *Cache
-	if _, ok := nilCache.Key(anthropic, []byte(`{}`), ""); ok || nilCache.Enabled() {
+	if _, ok := nilCache.Key(anthropic, []byte(`{}`), "cred"); ok || nilCache.Enabled() {
 		t.Error("a nil cache is enabled")
 	}
 }
@@ -109,6 +112,15 @@ func TestBypass(t *testing.T) {
 			t.Errorf("Bypass(%v) = %v, want %v", *headers, got, want)
 		}
 	}
+	for headers, want := range map[*map[string]string]bool{
+		{"cache-control": "no-cache"}:            false,
+		{"cache-control": "max-age=0, No-Store"}: true,
+		{"pragma": "no-cache"}:                   false,
+	} {
+		if got := NoStore(*headers); got != want {
+			t.Errorf("NoStore(%v) = %v, want %v", *headers, got, want)
+		}
+	}
 }
 
 func message(text string) *cpv1.Message {
@@ -119,7 +131,7 @@ func message(text string) *cpv1.Message {
 func exercise(t *testing.T, c *Cache) {
 	t.Helper()
 	ctx := context.Background()
-	key, ok := c.Key(anthropic, []byte(`{"model":"m","temperature":0}`), "")
+	key, ok := c.Key(anthropic, []byte(`{"model":"m","temperature":0}`), "cred")
 	if !ok {
 		t.Fatal("not cacheable")
 	}

@@ -68,10 +68,11 @@ type guarded struct {
 
 // within runs f under the guard's deadline. A hook that overruns is
 // abandoned (its result discarded), so the deadline holds even for code
-// that does not watch its context.
+// that does not watch its context. A hook that panics fails with a
+// *panicError, so the failure settings apply to it too.
 func within[T any](ctx context.Context, d time.Duration, f func(context.Context) (T, error)) (T, error) {
 	if d <= 0 {
-		return f(ctx)
+		return catch(func() (T, error) { return f(ctx) })
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -81,7 +82,7 @@ func within[T any](ctx context.Context, d time.Duration, f func(context.Context)
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := f(ctx)
+		v, err := catch(func() (T, error) { return f(ctx) })
 		done <- result{v, err}
 	}()
 	select {

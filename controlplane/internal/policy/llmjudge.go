@@ -153,7 +153,8 @@ func (d *llmJudgeDecider) DecideTools(ctx context.Context, tools []*stream.Block
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range tools {
 		g.Go(func() error {
-			answers[i], errs[i] = d.j.judge(gctx, t.Content)
+			// A panic is this tool's judge failure, not the process's end.
+			answers[i], errs[i] = catch(func() (judgeAnswer, error) { return d.j.judge(gctx, t.Content) })
 			return errs[i]
 		})
 	}

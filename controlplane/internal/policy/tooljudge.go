@@ -107,7 +107,16 @@ func (d *toolJudgeDecider) DecideTools(ctx context.Context, tools []*stream.Bloc
 	out := make([]stream.Decision, len(tools))
 	var wg sync.WaitGroup
 	for i, t := range tools {
-		wg.Go(func() { out[i] = d.decide(ctx, t.Tool()) })
+		wg.Go(func() {
+			// A panic past the judge call (decide catches the judge's
+			// own) still must not end the process: the tool is blocked.
+			defer func() {
+				if recover() != nil {
+					out[i] = stream.ReplaceWithText(stream.UnavailableNotice(t.Tool().GetName()))
+				}
+			}()
+			out[i] = d.decide(ctx, t.Tool())
+		})
 	}
 	wg.Wait()
 	return out, nil
@@ -116,7 +125,7 @@ func (d *toolJudgeDecider) DecideTools(ctx context.Context, tools []*stream.Bloc
 // decide judges one tool call.
 func (d *toolJudgeDecider) decide(ctx context.Context, tool *cpv1.ToolUseBlock) stream.Decision {
 	const class = "tool_call_judge"
-	v, err := d.j.judge(ctx, tool)
+	v, err := catch(func() (verdict, error) { return d.j.judge(ctx, tool) })
 	base := map[string]any{"tool_name": tool.GetName(), "tool_use_id": tool.GetId()}
 	if err != nil {
 		base["error"] = err.Error()

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"errors"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -12,7 +14,8 @@ import (
 )
 
 // subscriberBuffer is how many events a slow activity subscriber may fall
-// behind before it loses events.
+// behind before it loses events (the hub bounds their bytes too:
+// activity.Limits).
 const subscriberBuffer = 1024
 
 // ActivityService implements cpv1.ActivityServiceServer: the live feed of
@@ -37,11 +40,18 @@ func NewActivityService(hub *activity.Hub, done <-chan struct{}) *ActivityServic
 // the client goes away. The response headers are sent once the
 // subscription is in place: a client that waits for them misses no later
 // event. A subscriber that reads too slowly loses events, counted in the
-// next message's dropped.
+// next message's dropped. When the hub has its most subscribers the call
+// fails at once with RESOURCE_EXHAUSTED, before any header.
 func (s *ActivityService) StreamActivity(req *cpv1.StreamActivityRequest, stream grpc.ServerStreamingServer[cpv1.StreamActivityResponse]) error {
-	sub := s.hub.Subscribe(activity.Filter{
+	sub, err := s.hub.Subscribe(activity.Filter{
 		CallID: req.GetCallId(), SessionID: req.GetSessionId(), Prefixes: req.GetEventTypePrefixes(),
 	}, subscriberBuffer)
+	if errors.Is(err, activity.ErrTooManySubscribers) {
+		return status.Error(codes.ResourceExhausted, err.Error()+"; try again later")
+	}
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
 	defer sub.Close()
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
 		return err

@@ -1,17 +1,17 @@
 package service
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"luthien.dev/controlplane/internal/cache"
 	"luthien.dev/controlplane/internal/policy"
+	"luthien.dev/controlplane/internal/store"
+	"luthien.dev/controlplane/internal/wire"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -22,68 +22,62 @@ const (
 	cacheStoreTimeout  = 2 * time.Second
 )
 
+// maxScopeBytes bounds the credential hash a request names; a longer one
+// is not a hash of ours and the request is not cached.
+const maxScopeBytes = 128
+
 // ResponseCache connects the response cache to the policy services: it
-// answers identical requests from the cache and caches the responses of
-// recorded calls. Keys are scoped by the policy (class and config) that
-// produced the response, so a change of policy never serves a response
-// made under another one. A nil *ResponseCache does nothing.
+// answers identical requests from the cache and caches upstream's
+// responses of recorded calls. An entry is upstream's answer to a request
+// as sent upstream, for one credential (the key's scope is the request's
+// credential hash), so the policies are not part of the key: a cached
+// answer goes through the response phase of the policy that decides the
+// request, as a fresh one would. Only a record that brings back the
+// cache-fill token issued for its call fills the cache. A nil
+// *ResponseCache does nothing.
 type ResponseCache struct {
 	cache    *cache.Cache
-	policies *Store
+	fills    *cache.Fills
 	recorder policy.Recorder
 	logger   *slog.Logger
-	scopes   sync.Map // revision -> scope
 }
 
 // NewResponseCache returns a ResponseCache over c, or nil when c caches
 // nothing. Hits and misses are recorded through recorder.
-func NewResponseCache(c *cache.Cache, policies *Store, recorder policy.Recorder, logger *slog.Logger) *ResponseCache {
+func NewResponseCache(c *cache.Cache, recorder policy.Recorder, logger *slog.Logger) *ResponseCache {
 	if !c.Enabled() {
 		return nil
 	}
-	return &ResponseCache{cache: c, policies: policies, recorder: recorder, logger: logger}
+	return &ResponseCache{cache: c, fills: cache.NewFills(0, 0), recorder: recorder, logger: logger}
 }
 
-// scope identifies the policy of a revision: a hash of its class and
-// config, the same on every control plane. It is false when the revision
-// is unknown here.
-func (rc *ResponseCache) scope(revision string) (string, bool) {
-	if v, ok := rc.scopes.Load(revision); ok {
-		return v.(string), true
-	}
-	a := rc.policies.Lookup(revision)
-	if revision == "" || a.Revision != revision {
-		return "", false
-	}
-	desc := a.Proto().GetPolicy()
-	cfg, err := json.Marshal(desc.GetConfig().AsMap())
-	if err != nil {
-		return "", false
-	}
-	sum := sha256.Sum256(append([]byte(desc.GetClass()+"\x00"), cfg...))
-	scope := hex.EncodeToString(sum[:16])
-	rc.scopes.Store(revision, scope)
-	return scope, true
-}
-
-// lookup answers a request that the policies let through from the cache
-// when it holds the response, recording cache.hit or cache.miss.
-func (rc *ResponseCache) lookup(ctx context.Context, req *cpv1.ApplyRequestPoliciesRequest, resp *cpv1.ApplyRequestPoliciesResponse) {
+// lookup looks a request the policies let through up in the cache,
+// recording cache.hit or cache.miss. It returns the cached response
+// (upstream's, before any response policy) and the request as it would go
+// upstream, or nil; a cacheable request that misses gets a cache-fill
+// token in resp. A request without a credential hash is neither looked up
+// nor cached; one that asks to bypass caches (Cache-Control no-cache) is
+// not looked up, but refreshes the entry unless it also says no-store.
+func (rc *ResponseCache) lookup(ctx context.Context, req *cpv1.ApplyRequestPoliciesRequest, resp *cpv1.ApplyRequestPoliciesResponse) (*cpv1.Message, []byte) {
 	cont := resp.GetContinue()
-	if rc == nil || cont == nil || cache.Bypass(req.GetMetadata().GetHeaders()) {
-		return
+	scope := req.GetMetadata().GetCredentialSha256()
+	if rc == nil || cont == nil || len(scope) > maxScopeBytes {
+		return nil, nil
 	}
 	body := req.GetBody()
 	if cont.Body != nil {
 		body = cont.Body
 	}
-	scope, ok := rc.scope(resp.GetPolicyRevision())
-	if !ok {
-		return
-	}
 	key, ok := rc.cache.Key(req.GetFormat(), body, scope)
 	if !ok {
-		return
+		return nil, nil
+	}
+	fill := cache.Fill{CallID: req.GetCallId(), Key: key, Scope: scope}
+	if headers := req.GetMetadata().GetHeaders(); cache.Bypass(headers) {
+		if !cache.NoStore(headers) {
+			resp.CacheFillToken = rc.fills.Issue(fill)
+		}
+		return nil, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, cacheLookupTimeout)
 	msg, hit := rc.cache.Get(lctx, key)
@@ -92,34 +86,96 @@ func (rc *ResponseCache) lookup(ctx context.Context, req *cpv1.ApplyRequestPolic
 	details := map[string]any{"key": key[:16], "cache": rc.cache.Kind()}
 	if !hit {
 		call.Record(ctx, "cache.miss", details)
-		return
+		resp.CacheFillToken = rc.fills.Issue(fill)
+		return nil, nil
 	}
 	call.Record(ctx, "cache.hit", details)
-	resp.Outcome = &cpv1.ApplyRequestPoliciesResponse_Respond{Respond: &cpv1.Respond{Message: msg}}
-	resp.InspectResponse = false
+	return msg, body
 }
 
-// remember caches the final response of a successful call that went
-// upstream (a call answered from the cache or by a policy is not cached
-// again).
-func (rc *ResponseCache) remember(ctx context.Context, rec *cpv1.CallRecord) {
+// pendingFill is upstream's response to a recorded call, allowed into the
+// cache by the call's fill token.
+type pendingFill struct {
+	callID string
+	key    string
+	msg    *cpv1.Message
+}
+
+// claim redeems the cache-fill token of a record and returns upstream's
+// response to cache; nil when the record has no valid token of its own
+// call and request, or did not succeed upstream. Call it before the record
+// is redacted: the cache keeps the response as upstream gave it.
+func (rc *ResponseCache) claim(ctx context.Context, rec *cpv1.CallRecord) *pendingFill {
+	token := rec.GetCacheFillToken()
+	if rc == nil || token == "" {
+		return nil
+	}
 	sum := rec.GetSummary()
-	if rc == nil || rec.GetFinalResponse() == nil || len(rec.GetFinalRequest()) == 0 ||
-		sum.GetStatus() != http.StatusOK || sum.GetUpstream() == "" || sum.GetError() != "" {
-		return
-	}
-	scope, ok := rc.scope(sum.GetPolicyRevision())
+	fill, ok := rc.fills.Redeem(token)
 	if !ok {
-		return
+		rc.logger.DebugContext(ctx, "cache fill token unknown, used or expired", "call_id", sum.GetCallId())
+		return nil
 	}
-	key, ok := rc.cache.Key(sum.GetFormat(), rec.GetFinalRequest(), scope)
-	if !ok {
+	if fill.CallID != sum.GetCallId() {
+		rc.logger.WarnContext(ctx, "cache fill refused: the token was issued for another call", "call_id", sum.GetCallId())
+		return nil
+	}
+	if key, ok := rc.cache.Key(sum.GetFormat(), rec.GetFinalRequest(), fill.Scope); !ok || key != fill.Key {
+		rc.logger.WarnContext(ctx, "cache fill refused: the recorded request is not the one the token was issued for", "call_id", sum.GetCallId())
+		return nil
+	}
+	if sum.GetStatus() != http.StatusOK || sum.GetUpstream() == "" || sum.GetError() != "" {
+		return nil
+	}
+	msg, err := upstreamResponse(rec)
+	if err != nil {
+		rc.logger.WarnContext(ctx, "cache fill skipped: upstream's response not found in the record", "call_id", sum.GetCallId(), "error", err)
+		return nil
+	}
+	return &pendingFill{callID: sum.GetCallId(), key: fill.Key, msg: msg}
+}
+
+// upstreamResponse returns the response a record says upstream gave: the
+// final response when no policy changed it, else the response.original
+// event, parsed. A body the gateway recorded truncated, or an answer
+// without content, is not one to cache.
+func upstreamResponse(rec *cpv1.CallRecord) (*cpv1.Message, error) {
+	msg, err := recordedResponse(rec)
+	if err == nil && len(msg.GetContent()) == 0 {
+		err = errors.New("no content")
+	}
+	return msg, err
+}
+
+func recordedResponse(rec *cpv1.CallRecord) (*cpv1.Message, error) {
+	if rec.GetResponseUnchanged() {
+		if rec.GetFinalResponse() == nil {
+			return nil, errors.New("no final response")
+		}
+		return rec.GetFinalResponse(), nil
+	}
+	for _, ev := range rec.GetEvents() {
+		if ev.GetEventType() != "response.original" {
+			continue
+		}
+		body := store.PayloadJSON(ev)
+		if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte(`{"`+store.TruncatedField+`"`)) {
+			return nil, errors.New("response.original was truncated")
+		}
+		return wire.ParseMessage(rec.GetSummary().GetFormat(), body)
+	}
+	return nil, errors.New("no response.original event")
+}
+
+// fill caches a claimed response.
+func (rc *ResponseCache) fill(ctx context.Context, p *pendingFill) {
+	if rc == nil || p == nil {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheStoreTimeout)
 	defer cancel()
-	if err := rc.cache.Put(sctx, key, rec.GetFinalResponse()); err != nil {
-		rc.logger.WarnContext(ctx, "caching a response failed", "call_id", sum.GetCallId(), "error", err)
+	if err := rc.cache.Put(sctx, p.key, p.msg); err != nil {
+		rc.logger.WarnContext(ctx, "caching a response failed", "call_id", p.callID, "error", err)
 	}
 }
 
@@ -138,11 +194,26 @@ func NewCachingPolicyService(s *PolicyService, cache *ResponseCache) *CachingPol
 }
 
 // ApplyRequestPolicies runs the request policies; a request they let
-// through whose response is cached is answered with it (respond).
+// through whose response is cached is answered with it (respond), after
+// the response phase of the same policy revision: a cached answer passes
+// the response policies active when it is served, never fewer. A response
+// policy that fails on it fails the call, as it would a fresh response.
 func (s *CachingPolicyService) ApplyRequestPolicies(ctx context.Context, req *cpv1.ApplyRequestPoliciesRequest) (*cpv1.ApplyRequestPoliciesResponse, error) {
 	resp, err := s.PolicyService.ApplyRequestPolicies(ctx, req)
-	if err == nil {
-		s.cache.lookup(ctx, req, resp)
+	if err != nil {
+		return resp, err
 	}
-	return resp, err
+	msg, request := s.cache.lookup(ctx, req, resp)
+	if msg == nil {
+		return resp, nil
+	}
+	if active := s.store.Lookup(resp.GetPolicyRevision()); active.Policy.InspectsResponse() {
+		call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: request, Metadata: req.GetMetadata(), Recorder: s.recorder}
+		if msg, _, err = decideResponse(ctx, active, call, msg); err != nil {
+			return nil, s.policyError(ctx, active, call, "on cached response", err)
+		}
+	}
+	resp.Outcome = &cpv1.ApplyRequestPoliciesResponse_Respond{Respond: &cpv1.Respond{Message: msg}}
+	resp.InspectResponse = false
+	return resp, nil
 }

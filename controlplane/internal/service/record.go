@@ -26,7 +26,8 @@ type ActivityFeed interface {
 
 // RecordService implements cpv1.RecordServiceServer: it redacts the
 // gateway's call records, queues them for the store, publishes their
-// events to the activity feed and caches successful responses.
+// events to the activity feed and caches upstream's responses of the
+// calls that bring back their cache-fill token.
 type RecordService struct {
 	cpv1.UnimplementedRecordServiceServer
 
@@ -61,6 +62,7 @@ func (s *RecordService) RecordCalls(ctx context.Context, req *cpv1.RecordCallsRe
 			resp.Dropped++
 			continue
 		}
+		fill := s.cache.claim(ctx, rec)
 		call, events := prepareRecord(rec)
 		if s.queue.Enqueue(call, events) {
 			resp.Accepted++
@@ -68,12 +70,12 @@ func (s *RecordService) RecordCalls(ctx context.Context, req *cpv1.RecordCallsRe
 			resp.Dropped++
 		}
 		if !s.seen.add(sum.GetCallId()) {
-			continue // a resent record: already published
+			continue // a resent record: already published (and its token used)
 		}
 		for _, e := range events {
 			s.feed.Publish(e.Event)
 		}
-		s.cache.remember(ctx, rec)
+		s.cache.fill(ctx, fill)
 	}
 	return resp, nil
 }

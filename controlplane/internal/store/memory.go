@@ -14,45 +14,78 @@ import (
 
 // Default bounds of the memory store. It is a debugging aid for running
 // without a database: a coding agent's request bodies run to hundreds of
-// kilobytes, so it keeps the last thousand calls, not a history
-// (PostgreSQL is for that).
+// kilobytes, so it keeps the last thousand calls and at most
+// DefaultMemoryBytes of them, not a history (PostgreSQL is for that).
 const (
 	DefaultMemoryCalls  = 1000
 	DefaultMemoryEvents = 20000
 )
 
-// Memory is the store used without a database: bounded (the oldest calls
-// are evicted first) and lost at exit. It answers the same queries as
-// Postgres; search is a case-insensitive substring match. It is safe for
-// concurrent use.
+// MemoryLimits bound a memory store; zero values are the defaults.
+type MemoryLimits struct {
+	// Calls and Events bound the calls and the events kept
+	// (DefaultMemoryCalls, DefaultMemoryEvents).
+	Calls, Events int
+	// Bytes bounds the bytes kept (DefaultMemoryBytes): payloads, call
+	// rows' text and strings, and a fixed cost per event and row.
+	Bytes int64
+}
+
+// Memory is the store used without a database: bounded in calls, events
+// and bytes (the oldest calls are evicted first) and lost at exit. It
+// answers the same queries as Postgres; search is a case-insensitive
+// substring match. It is safe for concurrent use.
 type Memory struct {
-	maxCalls, maxEvents int
+	limits MemoryLimits
 
 	mu      sync.RWMutex
 	calls   map[string]*memCall
 	order   []string // call ids, first seen first
 	nEvents int
+	nBytes  int64
 }
 
 // memCall is a call and its events.
 type memCall struct {
 	row    *Call // nil until the call's row is written
-	events []*cpv1.CallEvent
+	events []memEvent
 	keys   map[string]bool
+	bytes  int64 // held by the row and the events
+}
+
+// memEvent is a stored event and the bytes it holds.
+type memEvent struct {
+	ev    *cpv1.CallEvent
+	bytes int64
 }
 
 var _ Writer = (*Memory)(nil)
 
 // NewMemory returns a memory store of at most maxCalls calls and
-// maxEvents events (0: the defaults).
+// maxEvents events (0: the defaults) and DefaultMemoryBytes.
 func NewMemory(maxCalls, maxEvents int) *Memory {
-	if maxCalls <= 0 {
-		maxCalls = DefaultMemoryCalls
+	return NewMemoryLimited(MemoryLimits{Calls: maxCalls, Events: maxEvents})
+}
+
+// NewMemoryLimited returns a memory store bounded by l.
+func NewMemoryLimited(l MemoryLimits) *Memory {
+	if l.Calls <= 0 {
+		l.Calls = DefaultMemoryCalls
 	}
-	if maxEvents <= 0 {
-		maxEvents = DefaultMemoryEvents
+	if l.Events <= 0 {
+		l.Events = DefaultMemoryEvents
 	}
-	return &Memory{maxCalls: maxCalls, maxEvents: maxEvents, calls: make(map[string]*memCall)}
+	if l.Bytes <= 0 {
+		l.Bytes = DefaultMemoryBytes
+	}
+	return &Memory{limits: l, calls: make(map[string]*memCall)}
+}
+
+// Bytes is the number of bytes the store holds (see MemoryLimits.Bytes).
+func (m *Memory) Bytes() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.nBytes
 }
 
 // Kind returns KindMemory.
@@ -78,12 +111,19 @@ func (m *Memory) WriteBatch(_ context.Context, calls []*Call, events []Event) er
 			ev = proto.CloneOf(ev)
 			ev.Time = nowProto()
 		}
-		mc.events = append(mc.events, ev)
+		n := eventBytes(Event{Key: key, Event: ev, Copy: e.Copy})
+		mc.events = append(mc.events, memEvent{ev: ev, bytes: n})
 		m.nEvents++
+		mc.bytes += n
+		m.nBytes += n
 	}
 	for _, c := range calls {
 		c = repairedCall(c)
-		m.call(c.Summary.GetCallId()).row = c
+		mc := m.call(c.Summary.GetCallId())
+		n := rowBytes(c) - rowBytes(mc.row)
+		mc.row = c
+		mc.bytes += n
+		m.nBytes += n
 	}
 	m.evict()
 	return nil
@@ -103,9 +143,10 @@ func (m *Memory) call(id string) *memCall {
 // evict drops the oldest calls while over a bound. m.mu is held.
 func (m *Memory) evict() {
 	n := 0
-	for n < len(m.order) && (len(m.calls) > m.maxCalls || m.nEvents > m.maxEvents) {
+	for n < len(m.order) && (len(m.calls) > m.limits.Calls || m.nEvents > m.limits.Events || m.nBytes > m.limits.Bytes) {
 		id := m.order[n]
 		m.nEvents -= len(m.calls[id].events)
+		m.nBytes -= m.calls[id].bytes
 		delete(m.calls, id)
 		n++
 	}
@@ -181,10 +222,10 @@ func (m *Memory) GetCall(_ context.Context, id string) (*cpv1.CallSummary, []*cp
 }
 
 // sortedEvents returns copies of events in time order (stable).
-func sortedEvents(events []*cpv1.CallEvent) []*cpv1.CallEvent {
+func sortedEvents(events []memEvent) []*cpv1.CallEvent {
 	out := make([]*cpv1.CallEvent, len(events))
-	for i, ev := range events {
-		out[i] = proto.CloneOf(ev)
+	for i, e := range events {
+		out[i] = proto.CloneOf(e.ev)
 	}
 	slices.SortStableFunc(out, func(a, b *cpv1.CallEvent) int { return a.GetTime().AsTime().Compare(b.GetTime().AsTime()) })
 	return out
@@ -324,16 +365,22 @@ func (m *Memory) Purge(_ context.Context, cutoff time.Time, _ int) (calls, event
 	defer m.mu.Unlock()
 	for id, mc := range m.calls {
 		kept := mc.events[:0]
-		for _, ev := range mc.events {
-			if ev.GetTime().AsTime().Before(cutoff) {
+		for _, e := range mc.events {
+			if e.ev.GetTime().AsTime().Before(cutoff) {
 				events++
 				m.nEvents--
+				mc.bytes -= e.bytes
+				m.nBytes -= e.bytes
 				continue
 			}
-			kept = append(kept, ev)
+			kept = append(kept, e)
 		}
+		clear(mc.events[len(kept):])
 		mc.events = kept
 		if mc.row != nil && startedAt(mc.row.Summary).Before(cutoff) {
+			n := rowBytes(mc.row)
+			mc.bytes -= n
+			m.nBytes -= n
 			mc.row = nil
 			calls++
 		}

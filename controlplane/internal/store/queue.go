@@ -27,6 +27,11 @@ type QueueOptions struct {
 	// Capacity is the most events queued or being written (default
 	// 10000). A record that does not fit is dropped and counted.
 	Capacity int
+	// MaxBytes is the most bytes of records (payloads, strings and a
+	// fixed cost per event and row) queued or being written (default
+	// DefaultQueueBytes). A record that does not fit is dropped and
+	// counted, as for Capacity.
+	MaxBytes int64
 	// MaxBatch is the most events per write (default 1000).
 	MaxBatch int
 	// Writers is the number of batches written concurrently (default 2).
@@ -55,20 +60,32 @@ type QueueOptions struct {
 // DefaultQueueCapacity is the capacity of a Queue whose options name none.
 const DefaultQueueCapacity = 10000
 
-// item is one queued unit: a call row (optional) and its events.
+// item is one queued unit: a call row (optional) and its events, and
+// the bytes they hold.
 type item struct {
 	call   *Call
 	events []Event
+	bytes  int64
+}
+
+// newItem returns the item of a record, its bytes counted.
+func newItem(call *Call, events []Event) item {
+	n := rowBytes(call)
+	for _, e := range events {
+		n += eventBytes(e)
+	}
+	return item{call: call, events: events, bytes: n}
 }
 
 // weight is what an item counts against the capacity: its events, and at
 // least one.
 func (it item) weight() int { return max(1, len(it.events)) }
 
-// Queue is the write path: a bounded FIFO of records, written in batches
-// by a few goroutines, off the request path. Enqueue never blocks. A failed
-// write is retried with backoff until it succeeds, while new records wait
-// in the queue (or are dropped, counted, once it is full). Close flushes.
+// Queue is the write path: a FIFO of records bounded in events and in
+// bytes, written in batches by a few goroutines, off the request path.
+// Enqueue never blocks. A failed write is retried with backoff until it
+// succeeds, while new records wait in the queue (or are dropped, counted,
+// once it is full). Close flushes.
 type Queue struct {
 	w    Writer
 	opts QueueOptions
@@ -76,7 +93,8 @@ type Queue struct {
 
 	mu      sync.Mutex
 	items   []item
-	size    int // weight queued and in flight
+	size    int   // weight queued and in flight
+	bytes   int64 // bytes queued and in flight
 	closed  bool
 	wake    chan struct{} // a token: records are waiting
 	closing chan struct{} // closed by Close
@@ -96,6 +114,9 @@ type Queue struct {
 func NewQueue(w Writer, opts QueueOptions) *Queue {
 	if opts.Capacity <= 0 {
 		opts.Capacity = DefaultQueueCapacity
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultQueueBytes
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
@@ -141,18 +162,19 @@ func NewQueue(w Writer, opts QueueOptions) *Queue {
 
 // Enqueue queues a call row (may be nil) and its events. It never blocks:
 // it returns false, and counts the events as dropped, when they do not fit
-// or the queue is closed.
+// (in events or in bytes) or the queue is closed.
 func (q *Queue) Enqueue(call *Call, events []Event) bool {
-	it := item{call: call, events: events}
+	it := newItem(call, events)
 	w := it.weight()
 	q.mu.Lock()
-	if q.closed || q.size+w > q.opts.Capacity {
+	if q.closed || q.size+w > q.opts.Capacity || q.bytes+it.bytes > q.opts.MaxBytes {
 		q.mu.Unlock()
 		q.dropped.Add(int64(len(events)))
 		return false
 	}
 	q.items = append(q.items, it)
 	q.size += w
+	q.bytes += it.bytes
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -180,6 +202,13 @@ func (q *Queue) Depth() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return int64(q.size)
+}
+
+// Bytes is the number of bytes of the records waiting or being written.
+func (q *Queue) Bytes() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
 }
 
 // Close stops accepting records and writes what is queued. When ctx ends
@@ -277,9 +306,10 @@ func (q *Queue) take() ([]item, bool) {
 // and counted, so that one bad row never blocks the queue nor costs its
 // neighbours their place.
 func (q *Queue) write(ctx context.Context, batch []item) bool {
-	weight := 0
+	weight, bytes := 0, int64(0)
 	for _, it := range batch {
 		weight += it.weight()
+		bytes += it.bytes
 	}
 	var err error
 	if len(batch) == 1 {
@@ -295,6 +325,7 @@ func (q *Queue) write(ctx context.Context, batch []item) bool {
 	}
 	q.mu.Lock()
 	q.size -= weight
+	q.bytes -= bytes
 	q.mu.Unlock()
 	return true
 }
@@ -407,7 +438,7 @@ func (q *Queue) reportDrops() {
 		}
 		total := q.dropped.Load()
 		if prev := q.reported.Swap(total); total > prev {
-			q.log.Warn("store events dropped: write queue full", "dropped", total-prev, "dropped_total", total)
+			q.log.Warn("store events dropped: write queue full or rejected", "dropped", total-prev, "dropped_total", total)
 			q.opts.OnDrop(total-prev, total)
 		}
 	}

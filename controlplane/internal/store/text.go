@@ -29,6 +29,9 @@ func ConversationText(request []byte, response *cpv1.Message) (text, preview str
 	// Fields of an unexpected type are skipped, the rest is read.
 	var req textRequest
 	_ = json.Unmarshal(request, &req)
+	if req.Truncated != nil {
+		add(truncateUTF8(req.Head, maxTextBytes)) // the start the gateway kept of a large request
+	}
 	collectText(req.System, add)
 	for _, m := range req.Messages {
 		if preview == "" && m.Role == "user" {
@@ -54,11 +57,18 @@ func ConversationText(request []byte, response *cpv1.Message) (text, preview str
 	return truncateUTF8(RedactString(b.String()), maxTextBytes), truncateRunes(RedactString(preview), previewRunes)
 }
 
+// TruncatedField marks a body the gateway recorded truncated:
+// {"_luthien_truncated":{"original_bytes":N,"kept_bytes":K},"head":"<the
+// first K bytes, as text>"} (docs/PERSISTENCE.md).
+const TruncatedField = "_luthien_truncated"
+
 // textRequest is what ConversationText reads of a request, in either
-// client format.
+// client format, or of the truncation marker standing for one.
 type textRequest struct {
-	System   json.RawMessage `json:"system"`
-	Messages []struct {
+	Truncated json.RawMessage `json:"_luthien_truncated"`
+	Head      string          `json:"head"`
+	System    json.RawMessage `json:"system"`
+	Messages  []struct {
 		Role      string          `json:"role"`
 		Content   json.RawMessage `json:"content"`
 		ToolCalls []struct {

@@ -297,10 +297,11 @@ type CallRecord struct {
 	Summary *CallSummary           `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
 	Events  []*CallEvent           `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// The response as sent to the client, in canonical form; set for
-	// successful calls so the control plane can cache it.
+	// successful calls. With response_unchanged it is also upstream's
+	// response, which the control plane caches (see cache_fill_token).
 	FinalResponse *Message `protobuf:"bytes,3,opt,name=final_response,json=finalResponse,proto3" json:"final_response,omitempty"`
 	// The request as sent upstream (raw client JSON); the cache key of the
-	// response above.
+	// response upstream gave.
 	FinalRequest []byte `protobuf:"bytes,4,opt,name=final_request,json=finalRequest,proto3" json:"final_request,omitempty"`
 	// The request went upstream as received: the record carries no
 	// request.final event and the control plane records it from
@@ -308,8 +309,14 @@ type CallRecord struct {
 	RequestUnchanged bool `protobuf:"varint,5,opt,name=request_unchanged,json=requestUnchanged,proto3" json:"request_unchanged,omitempty"`
 	// Likewise for response.final and response.original.
 	ResponseUnchanged bool `protobuf:"varint,6,opt,name=response_unchanged,json=responseUnchanged,proto3" json:"response_unchanged,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The cache_fill_token of the call's ApplyRequestPoliciesResponse, when
+	// it had one. The control plane caches upstream's response (the
+	// final_response when response_unchanged, else the response.original
+	// event) only for a record with a valid, unused token issued for this
+	// call id and for the cache key of final_request. Never stored.
+	CacheFillToken string `protobuf:"bytes,7,opt,name=cache_fill_token,json=cacheFillToken,proto3" json:"cache_fill_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CallRecord) Reset() {
@@ -382,6 +389,13 @@ func (x *CallRecord) GetResponseUnchanged() bool {
 		return x.ResponseUnchanged
 	}
 	return false
+}
+
+func (x *CallRecord) GetCacheFillToken() string {
+	if x != nil {
+		return x.CacheFillToken
+	}
+	return ""
 }
 
 type RecordCallsRequest struct {
@@ -1805,7 +1819,7 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"intervened\x18\x0e \x01(\bR\n" +
 	"intervened\x12'\n" +
 	"\x0fpolicy_revision\x18\x0f \x01(\tR\x0epolicyRevision\x12\x14\n" +
-	"\x05error\x18\x10 \x01(\tR\x05error\"\xd2\x02\n" +
+	"\x05error\x18\x10 \x01(\tR\x05error\"\xfc\x02\n" +
 	"\n" +
 	"CallRecord\x12>\n" +
 	"\asummary\x18\x01 \x01(\v2$.luthien.controlplane.v1.CallSummaryR\asummary\x12:\n" +
@@ -1813,7 +1827,8 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"\x0efinal_response\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\rfinalResponse\x12#\n" +
 	"\rfinal_request\x18\x04 \x01(\fR\ffinalRequest\x12+\n" +
 	"\x11request_unchanged\x18\x05 \x01(\bR\x10requestUnchanged\x12-\n" +
-	"\x12response_unchanged\x18\x06 \x01(\bR\x11responseUnchanged\"O\n" +
+	"\x12response_unchanged\x18\x06 \x01(\bR\x11responseUnchanged\x12(\n" +
+	"\x10cache_fill_token\x18\a \x01(\tR\x0ecacheFillToken\"O\n" +
 	"\x12RecordCallsRequest\x129\n" +
 	"\x05calls\x18\x01 \x03(\v2#.luthien.controlplane.v1.CallRecordR\x05calls\"K\n" +
 	"\x13RecordCallsResponse\x12\x1a\n" +

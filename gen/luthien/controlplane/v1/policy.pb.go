@@ -89,9 +89,19 @@ type RequestMetadata struct {
 	// Selected request headers, names lower-cased (anthropic-*, user-agent,
 	// x-claude-code-session-id, ...). Credentials and cookies are never
 	// included.
-	Headers       map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Headers map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Whose credential the call goes upstream with, as a hash: lower-case
+	// hex SHA-256, never the credential itself. Without a client key
+	// (passthrough) it hashes the x-api-key and Authorization headers the
+	// client presented (name, NUL, value, newline for each present, in that
+	// order); with a client key, which every client shares along with the
+	// gateway's provider keys, it hashes the client key. It scopes the
+	// response cache: answers are shared only between calls with the same
+	// hash, and a call without one (no credential at all) is never answered
+	// from the cache nor fills it.
+	CredentialSha256 string `protobuf:"bytes,6,opt,name=credential_sha256,json=credentialSha256,proto3" json:"credential_sha256,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RequestMetadata) Reset() {
@@ -157,6 +167,13 @@ func (x *RequestMetadata) GetHeaders() map[string]string {
 		return x.Headers
 	}
 	return nil
+}
+
+func (x *RequestMetadata) GetCredentialSha256() string {
+	if x != nil {
+		return x.CredentialSha256
+	}
+	return ""
 }
 
 type ApplyRequestPoliciesRequest struct {
@@ -399,10 +416,21 @@ type ApplyRequestPoliciesResponse struct {
 	// started with.
 	PolicyRevision string `protobuf:"bytes,4,opt,name=policy_revision,json=policyRevision,proto3" json:"policy_revision,omitempty"`
 	// False when the active policy never inspects responses: the gateway then
-	// forwards the response without the response phase.
+	// forwards the response without the response phase. False as well for a
+	// respond from the response cache, which has been through the response
+	// phase of this revision already.
 	InspectResponse bool `protobuf:"varint,5,opt,name=inspect_response,json=inspectResponse,proto3" json:"inspect_response,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set on a continue whose response the control plane may cache (a
+	// cacheable request that missed): a one-time token, bound to this call id
+	// and to the request's cache key, that the gateway copies into the call's
+	// CallRecord. The control plane caches a recorded response only with a
+	// valid, unused token of the same call id and cache key, so no other
+	// record can fill the cache. It expires after 15 minutes, or earlier
+	// when many are outstanding; a record without a valid one is still
+	// stored, only not cached.
+	CacheFillToken string `protobuf:"bytes,6,opt,name=cache_fill_token,json=cacheFillToken,proto3" json:"cache_fill_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ApplyRequestPoliciesResponse) Reset() {
@@ -481,6 +509,13 @@ func (x *ApplyRequestPoliciesResponse) GetInspectResponse() bool {
 		return x.InspectResponse
 	}
 	return false
+}
+
+func (x *ApplyRequestPoliciesResponse) GetCacheFillToken() string {
+	if x != nil {
+		return x.CacheFillToken
+	}
+	return ""
 }
 
 type isApplyRequestPoliciesResponse_Outcome interface {
@@ -1914,14 +1949,15 @@ var File_luthien_controlplane_v1_policy_proto protoreflect.FileDescriptor
 
 const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"$luthien/controlplane/v1/policy.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\"\x84\x02\n" +
+	"$luthien/controlplane/v1/policy.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\"\xb1\x02\n" +
 	"\x0fRequestMetadata\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\bR\x06stream\x12O\n" +
-	"\aheaders\x18\x05 \x03(\v25.luthien.controlplane.v1.RequestMetadata.HeadersEntryR\aheaders\x1a:\n" +
+	"\aheaders\x18\x05 \x03(\v25.luthien.controlplane.v1.RequestMetadata.HeadersEntryR\aheaders\x12+\n" +
+	"\x11credential_sha256\x18\x06 \x01(\tR\x10credentialSha256\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x01\n" +
@@ -1940,13 +1976,14 @@ const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"httpStatus\x12\x1d\n" +
 	"\n" +
 	"error_type\x18\x02 \x01(\tR\terrorType\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xb7\x02\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xe1\x02\n" +
 	"\x1cApplyRequestPoliciesResponse\x12?\n" +
 	"\bcontinue\x18\x01 \x01(\v2!.luthien.controlplane.v1.ContinueH\x00R\bcontinue\x12<\n" +
 	"\arespond\x18\x02 \x01(\v2 .luthien.controlplane.v1.RespondH\x00R\arespond\x129\n" +
 	"\x06reject\x18\x03 \x01(\v2\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12'\n" +
 	"\x0fpolicy_revision\x18\x04 \x01(\tR\x0epolicyRevision\x12)\n" +
-	"\x10inspect_response\x18\x05 \x01(\bR\x0finspectResponseB\t\n" +
+	"\x10inspect_response\x18\x05 \x01(\bR\x0finspectResponse\x12(\n" +
+	"\x10cache_fill_token\x18\x06 \x01(\tR\x0ecacheFillTokenB\t\n" +
 	"\aoutcome\"\xbb\x02\n" +
 	"\x1aApplyResponsePolicyRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12=\n" +
