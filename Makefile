@@ -11,6 +11,7 @@ BIN := $(CURDIR)/bin
 BENCH_DURATION ?= 3s
 BENCH_PGHOST ?= 127.0.0.1
 BENCH_DB ?= luthien_bench
+SOAK_DURATION ?= 5m
 # The browser tests' Chromium (gateway/e2e reads $CHROMIUM too).
 CHROMIUM ?= /usr/bin/chromium
 
@@ -73,6 +74,10 @@ bench: ## Load benchmark: direct, floor proxy and gateway modes side by side (~5
 	  db="postgres://postgres@$(BENCH_PGHOST):5432/$(BENCH_DB)?sslmode=disable"; \
 	else echo "no PostgreSQL on $(BENCH_PGHOST): gateway-postgres is skipped"; fi; \
 	cd gateway && go run ./cmd/bench -duration $(BENCH_DURATION) -database-url "$$db" -out-json $(BIN)/bench.json -out-md $(BIN)/bench.md
+
+.PHONY: soak
+soak: ## Soak test: mixed calls, aborts, slow readers and 10 MiB bodies for SOAK_DURATION (default 5m); checks for leaks and lost records
+	cd gateway && LUTHIEN_SOAK_DURATION=$(SOAK_DURATION) go test -count=1 -run '^TestSoak$$' -timeout 0 -v ./e2e
 
 .PHONY: bench-smoke
 bench-smoke: ## A few seconds of every benchmark phase, to check the harness works (figures not meaningful)

@@ -65,6 +65,9 @@ type env struct {
 	killControlPlane func()
 	// databaseURL is the control plane's database, when it has one.
 	databaseURL string
+	// controlPlane is the separate control plane's address (split mode
+	// only).
+	controlPlane string
 }
 
 // options vary a gateway's configuration.
@@ -158,14 +161,17 @@ func start(t *testing.T, mode string, opts options) *env {
 		t.Cleanup(func() { srv.Close(); a.Close() })
 		e.URL = srv.URL
 	case "split":
-		cpEnv := []string{"LUTHIEN_GRPC_ADDR=127.0.0.1:0", "LUTHIEN_LOG_LEVEL=info"}
+		// The link is mutual TLS with a token (hardening_link_test.go);
+		// opts override its settings.
+		cpLink, gwLink := splitLinkEnv(t)
+		cpEnv := append([]string{"LUTHIEN_GRPC_ADDR=127.0.0.1:0", "LUTHIEN_LOG_LEVEL=info"}, cpLink...)
 		for k, v := range cpVars {
 			cpEnv = append(cpEnv, k+"="+v)
 		}
 		cp := startProcess(t, "controlplane", cpEnv)
 		vars["LUTHIEN_CONTROL_PLANE"] = cp.addr
 		vars["LUTHIEN_LOG_LEVEL"] = "info"
-		var envv []string
+		envv := gwLink
 		for k, v := range vars {
 			if _, cpOnly := cpVars[k]; !cpOnly {
 				envv = append(envv, k+"="+v)
@@ -174,6 +180,7 @@ func start(t *testing.T, mode string, opts options) *env {
 		gw := startProcess(t, "gateway", envv)
 		e.URL = "http://" + gw.addr
 		e.killControlPlane = func() { _ = cp.cmd.Process.Kill(); _ = cp.cmd.Wait() }
+		e.controlPlane = cp.addr
 	}
 	return e
 }

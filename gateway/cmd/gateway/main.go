@@ -60,7 +60,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	// Headers must arrive within 10s and bodies within the body read
+	// timeout (set per request by the proxy); idle keep-alive connections
+	// close after two minutes. No ReadTimeout or WriteTimeout: streamed
+	// answers and the activity feed last as long as they last.
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 1 << 20}
 	if cfg.InsecureAdmin && cfg.AdminAPIKey == "" {
 		log.Warn("LUTHIEN_INSECURE_ADMIN is set and there is no admin key: the admin surface (UI, /api/, /metrics) is open to every client that can reach this address")
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -47,16 +46,20 @@ type App struct {
 // New connects to the control plane and builds the HTTP handler.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{stop: func() {}}
-	dialOpts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	dialOpts, err := linkOptions(cfg, log)
+	if err != nil {
+		return nil, err
 	}
+	dialOpts = append(dialOpts,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
 	target := cfg.ControlPlane
 	if cfg.ControlPlane == config.InProcess {
+		// The in-process control plane checks the token too when one is
+		// set: the check follows the configuration, not the mode.
 		srv, err := server.New(server.Config{PolicyConfigPath: cfg.PolicyConfig, Logger: log,
 			DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, RedisPrefix: cfg.RedisPrefix,
 			RetentionDays: cfg.RetentionDays, CacheTTL: cfg.CacheTTL, CacheMode: cfg.CacheMode,
-			QueueCapacity: cfg.QueueCapacity})
+			QueueCapacity: cfg.QueueCapacity, Token: cfg.ControlPlaneToken})
 		if err != nil {
 			return nil, fmt.Errorf("in-process control plane: %w", err)
 		}
@@ -110,6 +113,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		OpenAIBaseURL: cfg.OpenAIBaseURL, AnthropicBaseURL: cfg.AnthropicBaseURL,
 		ClientAPIKey: cfg.ClientAPIKey, OpenAIAPIKey: cfg.OpenAIAPIKey, AnthropicAPIKey: cfg.AnthropicAPIKey,
 		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
+		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout, UpstreamIdleTimeout: cfg.UpstreamIdleTimeout,
+		BodyReadTimeout: cfg.BodyReadTimeout,
 	}, cpv1.NewPolicyServiceClient(conn), log)
 
 	a.guard = admin.New(admin.Config{Key: cfg.AdminAPIKey, SessionSecret: cfg.SessionSecret, SessionTTL: cfg.SessionTTL,

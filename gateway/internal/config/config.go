@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,14 @@ type Config struct {
 	AnthropicAPIKey  string
 	PolicyConfig     string // YAML path for the in-process control plane
 	PolicyTimeout    time.Duration
-	LogLevel         slog.Level
+	// UpstreamHeaderTimeout bounds the wait for a provider's response
+	// headers; UpstreamIdleTimeout the silence between bytes of its
+	// response (a stream then ends with an in-stream error event).
+	UpstreamHeaderTimeout time.Duration
+	UpstreamIdleTimeout   time.Duration
+	// BodyReadTimeout bounds the reading of a client's request body.
+	BodyReadTimeout time.Duration
+	LogLevel        slog.Level
 	// Heartbeat is the idle interval of the activity feed's keep-alives.
 	Heartbeat time.Duration
 	// DebugAddr is where the Go profiler (net/http/pprof) listens; empty:
@@ -50,6 +58,25 @@ type Config struct {
 	AllowedHosts []string
 	// InsecureAdmin allows a non-loopback listener without an admin key.
 	InsecureAdmin bool
+
+	// The link to the control plane (README, "Split deployment").
+	// ControlPlaneToken is presented on every call as `authorization:
+	// Bearer`; an in-process control plane checks it too when it is set.
+	// From $LUTHIEN_CONTROL_PLANE_TOKEN or the file
+	// LUTHIEN_CONTROL_PLANE_TOKEN_FILE names.
+	ControlPlaneToken string
+	// ControlPlaneTLS dials a standalone control plane with TLS; set as
+	// well by any of the settings below.
+	ControlPlaneTLS bool
+	// ControlPlaneCA is the PEM file of the CAs that verify the control
+	// plane's certificate; empty: the system's roots.
+	ControlPlaneCA string
+	// ControlPlaneCert and ControlPlaneKey are the PEM files of the client
+	// certificate for mutual TLS.
+	ControlPlaneCert, ControlPlaneKey string
+	// ControlPlaneServerName is the name checked in the control plane's
+	// certificate; empty: the host of ControlPlane.
+	ControlPlaneServerName string
 
 	// Settings of the in-process control plane (a standalone control plane
 	// reads its own): see docs/PERSISTENCE.md.
@@ -71,7 +98,8 @@ type setting struct {
 // Load reads args (without the program name) and the environment.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var timeout, level, heartbeat, retention, cacheTTL, queue, sessionTTL, allowedHosts, insecureAdmin string
+	var timeout, headerTimeout, idleTimeout, bodyTimeout, level, heartbeat, retention, cacheTTL, queue, sessionTTL, allowedHosts, insecureAdmin string
+	var tokenFile, linkTLS string
 	settings := []setting{
 		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr},
 		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane},
@@ -82,6 +110,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"anthropic-api-key", "ANTHROPIC_API_KEY", "", "provider key used upstream when a client key is set", &c.AnthropicAPIKey},
 		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig},
 		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout},
+		{"upstream-header-timeout", "LUTHIEN_UPSTREAM_HEADER_TIMEOUT", "2m", "how long to wait for a provider's response headers before answering 504 (a long prompt to a large model can take a minute or more to its first token)", &headerTimeout},
+		{"body-read-timeout", "LUTHIEN_BODY_READ_TIMEOUT", "60s", "how long a client may take to send its request body (408 after)", &bodyTimeout},
+		{"upstream-idle-timeout", "LUTHIEN_UPSTREAM_IDLE_TIMEOUT", "60s", "how long a provider's response may send nothing before it is abandoned (a stream ends with an in-stream error event)", &idleTimeout},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
 		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "loopback host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
 		{"admin-api-key", "LUTHIEN_ADMIN_API_KEY", "", "key of the admin surface: UI, /api/, /metrics, profiler (unset: loopback clients only)", &c.AdminAPIKey},
@@ -89,6 +120,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"session-ttl", "LUTHIEN_SESSION_TTL", "12h", "how long a UI login lasts", &sessionTTL},
 		{"allowed-hosts", "LUTHIEN_ALLOWED_HOSTS", "", "comma-separated Host names the keyless admin surface accepts besides loopback", &allowedHosts},
 		{"insecure-admin", "LUTHIEN_INSECURE_ADMIN", "", "1: allow a non-loopback listen address without an admin key", &insecureAdmin},
+		{"control-plane-token-file", "LUTHIEN_CONTROL_PLANE_TOKEN_FILE", "", "file holding the token presented to the control plane (or set $LUTHIEN_CONTROL_PLANE_TOKEN; no flag: it would show in ps)", &tokenFile},
+		{"control-plane-tls", "LUTHIEN_CONTROL_PLANE_TLS", "", "1: dial the control plane with TLS (implied by the CA, certificate and server name settings)", &linkTLS},
+		{"control-plane-ca", "LUTHIEN_CONTROL_PLANE_CA", "", "PEM CAs that verify the control plane's certificate (unset: the system's roots)", &c.ControlPlaneCA},
+		{"control-plane-cert", "LUTHIEN_CONTROL_PLANE_CERT", "", "PEM client certificate for a control plane with mutual TLS", &c.ControlPlaneCert},
+		{"control-plane-key", "LUTHIEN_CONTROL_PLANE_KEY", "", "PEM private key of the client certificate", &c.ControlPlaneKey},
+		{"control-plane-server-name", "LUTHIEN_CONTROL_PLANE_SERVER_NAME", "", "name checked in the control plane's certificate (unset: the host of LUTHIEN_CONTROL_PLANE)", &c.ControlPlaneServerName},
 		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat},
 		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL},
 		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL},
@@ -127,6 +164,15 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("config: LUTHIEN_POLICY_TIMEOUT: want a positive duration such as 30s, got %q", timeout)
 	}
 	c.PolicyTimeout = d
+	if c.UpstreamHeaderTimeout, err = time.ParseDuration(headerTimeout); err != nil || c.UpstreamHeaderTimeout <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_UPSTREAM_HEADER_TIMEOUT: want a positive duration such as 2m, got %q", headerTimeout)
+	}
+	if c.UpstreamIdleTimeout, err = time.ParseDuration(idleTimeout); err != nil || c.UpstreamIdleTimeout <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_UPSTREAM_IDLE_TIMEOUT: want a positive duration such as 60s, got %q", idleTimeout)
+	}
+	if c.BodyReadTimeout, err = time.ParseDuration(bodyTimeout); err != nil || c.BodyReadTimeout <= 0 {
+		return Config{}, fmt.Errorf("config: LUTHIEN_BODY_READ_TIMEOUT: want a positive duration such as 60s, got %q", bodyTimeout)
+	}
 	if c.Heartbeat, err = time.ParseDuration(heartbeat); err != nil || c.Heartbeat <= 0 {
 		return Config{}, fmt.Errorf("config: LUTHIEN_ACTIVITY_HEARTBEAT: want a positive duration such as 15s, got %q", heartbeat)
 	}
@@ -153,6 +199,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		c.InsecureAdmin = true
 	default:
 		return Config{}, fmt.Errorf("config: LUTHIEN_INSECURE_ADMIN: want 1 or 0, got %q", insecureAdmin)
+	}
+	if err := c.loadLink(getenv("LUTHIEN_CONTROL_PLANE_TOKEN"), tokenFile, linkTLS); err != nil {
+		return Config{}, err
 	}
 	switch c.CacheMode {
 	case "temperature0", "all", "off":
@@ -190,6 +239,12 @@ func (c Config) validate() error {
 	}
 	if c.AdminAPIKey != "" && c.AdminAPIKey == c.ClientAPIKey {
 		errs = append(errs, errors.New("LUTHIEN_ADMIN_API_KEY must differ from LUTHIEN_CLIENT_API_KEY: a client key never opens the admin surface"))
+	}
+	if c.ControlPlane == InProcess && c.ControlPlaneTLS {
+		errs = append(errs, errors.New("LUTHIEN_CONTROL_PLANE_TLS, _CA, _CERT, _KEY and _SERVER_NAME apply only to a standalone control plane (LUTHIEN_CONTROL_PLANE=host:port)"))
+	}
+	if (c.ControlPlaneCert == "") != (c.ControlPlaneKey == "") {
+		errs = append(errs, errors.New("LUTHIEN_CONTROL_PLANE_CERT and LUTHIEN_CONTROL_PLANE_KEY go together: set both or neither"))
 	}
 	if c.ControlPlane != InProcess {
 		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {
@@ -243,14 +298,62 @@ func (c Config) LogValue() slog.Value {
 		slog.String("anthropic_api_key", redact(c.AnthropicAPIKey)),
 		slog.String("policy_config", c.PolicyConfig),
 		slog.Duration("policy_timeout", c.PolicyTimeout),
+		slog.Duration("upstream_header_timeout", c.UpstreamHeaderTimeout),
+		slog.Duration("upstream_idle_timeout", c.UpstreamIdleTimeout),
+		slog.Duration("body_read_timeout", c.BodyReadTimeout),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("database_url", redact(c.DatabaseURL)),
 		slog.String("redis_url", redact(c.RedisURL)),
 		slog.String("debug_addr", c.DebugAddr),
+		slog.String("control_plane_token", redact(c.ControlPlaneToken)),
+		slog.Bool("control_plane_tls", c.ControlPlaneTLS),
+		slog.Bool("control_plane_client_cert", c.ControlPlaneCert != ""),
 		slog.String("admin_api_key", redact(c.AdminAPIKey)),
 		slog.String("session_secret", redact(c.SessionSecret)),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.Any("allowed_hosts", c.AllowedHosts),
 		slog.Bool("insecure_admin", c.InsecureAdmin),
 	)
+}
+
+// minTokenLen is the shortest control plane token accepted, as the
+// control plane has it.
+const minTokenLen = 16
+
+// loadLink reads the control plane token (from its variable or from
+// tokenFile, not both) and the TLS switch; any TLS file or name turns TLS
+// on.
+func (c *Config) loadLink(token, tokenFile, linkTLS string) error {
+	switch linkTLS {
+	case "", "0", "false":
+	case "1", "true":
+		c.ControlPlaneTLS = true
+	default:
+		return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TLS: want 1 or 0, got %q", linkTLS)
+	}
+	if c.ControlPlaneCA != "" || c.ControlPlaneCert != "" || c.ControlPlaneServerName != "" {
+		c.ControlPlaneTLS = true
+	}
+	switch {
+	case token != "" && tokenFile != "":
+		return errors.New("config: LUTHIEN_CONTROL_PLANE_TOKEN and LUTHIEN_CONTROL_PLANE_TOKEN_FILE are both set: set one")
+	case tokenFile != "":
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TOKEN_FILE: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TOKEN_FILE: %s is empty", tokenFile)
+		}
+	}
+	if token != "" && len(token) < minTokenLen {
+		return fmt.Errorf("config: control plane token: shorter than %d characters (e.g. openssl rand -hex 32)", minTokenLen)
+	}
+	for _, r := range token {
+		if r <= ' ' || r > '~' {
+			return errors.New("config: control plane token: only printable ASCII characters without spaces are allowed")
+		}
+	}
+	c.ControlPlaneToken = token
+	return nil
 }

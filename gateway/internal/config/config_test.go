@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -47,6 +48,10 @@ func TestLoadErrors(t *testing.T) {
 		{"admin key equal to the client key", nil, map[string]string{"LUTHIEN_ADMIN_API_KEY": "k1", "LUTHIEN_CLIENT_API_KEY": "k1"}, "must differ"},
 		{"bad insecure flag", nil, map[string]string{"LUTHIEN_INSECURE_ADMIN": "yes please"}, "LUTHIEN_INSECURE_ADMIN"},
 		{"bad session ttl", nil, map[string]string{"LUTHIEN_SESSION_TTL": "0s"}, "LUTHIEN_SESSION_TTL"},
+		{"bad header timeout", nil, map[string]string{"LUTHIEN_UPSTREAM_HEADER_TIMEOUT": "soon"}, "LUTHIEN_UPSTREAM_HEADER_TIMEOUT"},
+		{"zero header timeout", []string{"-upstream-header-timeout", "0s"}, nil, "LUTHIEN_UPSTREAM_HEADER_TIMEOUT"},
+		{"negative idle timeout", nil, map[string]string{"LUTHIEN_UPSTREAM_IDLE_TIMEOUT": "-1s"}, "LUTHIEN_UPSTREAM_IDLE_TIMEOUT"},
+		{"idle timeout without a unit", nil, map[string]string{"LUTHIEN_UPSTREAM_IDLE_TIMEOUT": "60"}, "LUTHIEN_UPSTREAM_IDLE_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +86,27 @@ func TestAdminSettings(t *testing.T) {
 	}
 }
 
+func TestUpstreamTimeouts(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamHeaderTimeout != 2*time.Minute || c.UpstreamIdleTimeout != 60*time.Second {
+		t.Errorf("defaults: header %v, idle %v; want 2m, 60s", c.UpstreamHeaderTimeout, c.UpstreamIdleTimeout)
+	}
+	c, err = Load([]string{"-upstream-idle-timeout", "5s"}, env(map[string]string{
+		"LUTHIEN_UPSTREAM_HEADER_TIMEOUT": "10m", "LUTHIEN_UPSTREAM_IDLE_TIMEOUT": "90s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamHeaderTimeout != 10*time.Minute || c.UpstreamIdleTimeout != 5*time.Second {
+		t.Errorf("got header %v, idle %v; want 10m from the environment, 5s from the flag", c.UpstreamHeaderTimeout, c.UpstreamIdleTimeout)
+	}
+	if s := c.LogValue().String(); !strings.Contains(s, "upstream_header_timeout=10m0s") || !strings.Contains(s, "upstream_idle_timeout=5s") {
+		t.Errorf("timeouts not logged: %s", s)
+	}
+}
+
 func TestLogValueRedactsSecrets(t *testing.T) {
 	c, err := Load(nil, env(map[string]string{"LUTHIEN_CLIENT_API_KEY": "sk-secret-1", "ANTHROPIC_API_KEY": "sk-ant-2",
 		"LUTHIEN_ADMIN_API_KEY": "adm-secret-3", "LUTHIEN_SESSION_SECRET": "sess-secret-4"}))
@@ -100,7 +126,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("got %v, want a HelpError", err)
 	}
 	for _, v := range []string{"LUTHIEN_HTTP_ADDR", "LUTHIEN_CONTROL_PLANE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
-		"LUTHIEN_CLIENT_API_KEY", "LUTHIEN_POLICY_CONFIG", "DATABASE_URL", "REDIS_URL", "LUTHIEN_DEBUG_ADDR"} {
+		"LUTHIEN_CLIENT_API_KEY", "LUTHIEN_POLICY_CONFIG", "DATABASE_URL", "REDIS_URL", "LUTHIEN_DEBUG_ADDR",
+		"LUTHIEN_UPSTREAM_HEADER_TIMEOUT", "LUTHIEN_UPSTREAM_IDLE_TIMEOUT"} {
 		if !strings.Contains(help.Usage, "$"+v) {
 			t.Errorf("usage does not mention %s:\n%s", v, help.Usage)
 		}

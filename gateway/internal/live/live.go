@@ -1,6 +1,9 @@
 // Package live serves the activity feed to browsers and scripts as
 // Server-Sent Events, relaying the control plane's ActivityService stream
-// with heartbeats so that idle connections stay open through proxies.
+// with heartbeats so that idle connections stay open through proxies. The
+// relay holds at most relayBytes of a client's feed: a client that reads
+// slowly slows its own stream, and the control plane drops (and counts)
+// the events it cannot take.
 package live
 
 import (
@@ -15,8 +18,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -58,15 +63,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stream, err := h.sub.StreamActivity(ctx, req)
 	if err == nil {
-		// The control plane sends the stream's headers once the
-		// subscription is in place: waiting for them means that a client
-		// told "connected" misses no event after it.
-		_, err = stream.Header()
+		err = subscribed(stream)
 	}
 	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": "activity feed unavailable: " + status.Convert(err).Message()})
+		h.unavailable(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -79,11 +79,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	events := make(chan *cpv1.StreamActivityResponse, 64)
 	errc := make(chan error, 1)
+	held := newBudget(relayBytes)
 	go func() {
 		for {
 			msg, err := stream.Recv()
 			if err != nil {
 				errc <- err
+				return
+			}
+			if !held.acquire(ctx, int64(proto.Size(msg))) {
 				return
 			}
 			select {
@@ -100,6 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case msg := <-events:
 			err = h.write(w, msg)
+			held.release(int64(proto.Size(msg)))
 		case <-tick.C:
 			_, err = io.WriteString(w, ": heartbeat\n\n")
 		case err = <-errc:
@@ -117,6 +122,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = rc.Flush()
 	}
+}
+
+// subscribed waits until the control plane has the subscription in place:
+// it sends the stream's headers then, so that a client told "connected"
+// misses no event after it. A stream that ends before its headers (the
+// control plane refused it) returns its error.
+func subscribed(stream grpc.ServerStreamingClient[cpv1.StreamActivityResponse]) error {
+	md, err := stream.Header()
+	if err != nil || md != nil {
+		return err
+	}
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	return status.Error(codes.Internal, "activity stream sent an event before its headers")
+}
+
+// unavailable answers a feed that could not be opened: 503 with a JSON
+// error; when the control plane has its most subscribers, the answer says
+// so and when to try again.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	msg := "activity feed unavailable: " + status.Convert(err).Message()
+	if status.Code(err) == codes.ResourceExhausted {
+		w.Header().Set("Retry-After", "5")
+	} else if r.Context().Err() == nil {
+		h.log.WarnContext(r.Context(), "activity feed unavailable", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": msg})
 }
 
 func (h *Handler) write(w io.Writer, msg *cpv1.StreamActivityResponse) error {

@@ -2,11 +2,15 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -34,7 +38,14 @@ type call struct {
 
 // policed serves a policy endpoint (chat completions, messages).
 func (p *Proxy) policed(d dialect.Dialect) http.Handler {
+	want := routeMessages
+	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
+		want = routeChat
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !checkPath(w, r, d, want) {
+			return
+		}
 		if r.Method != http.MethodPost {
 			WriteError(w, d, http.StatusMethodNotAllowed, "invalid_request_error", r.Method+" not allowed on "+r.URL.Path+"; use POST")
 			return
@@ -42,7 +53,7 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		if !p.authenticate(w, r, d) {
 			return
 		}
-		body, ok := readBody(w, r, d)
+		body, ok := p.readBody(w, r, d)
 		if !ok {
 			return
 		}
@@ -52,12 +63,14 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 			return
 		}
 		c := &call{id: newCallID(), d: d, req: req, meta: requestMetadata(r, req), body: body}
-		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: req.Model,
+		c.meta.CredentialSha256 = credentialSHA256(r.Header, p.cfg.ClientAPIKey)
+		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: c.meta.GetModel(),
 			Format: d.Format(), Stream: req.Stream, Started: time.Now(), RequestReceived: body}
 		w.Header().Set("X-Call-ID", c.id)
 		tw := &traceWriter{ResponseWriter: w}
 		defer p.finishTrace(c, tw)
-		p.serveCall(tw, r, c)
+		p.runRecovering(tw, r, d, func() { c.trace.Error = errRecovered.Error() },
+			func(w http.ResponseWriter, r *http.Request) { p.serveCall(w, r, c) })
 	})
 }
 
@@ -76,7 +89,9 @@ func (p *Proxy) policyFailed(w http.ResponseWriter, r *http.Request, c *call, ph
 	if r.Context().Err() != nil {
 		return
 	}
-	p.log.ErrorContext(r.Context(), "policy call failed", "call_id", c.id, "phase", phase, "err", err)
+	if !errors.Is(err, errRecovered) { // a panic is logged where it was recovered
+		p.log.ErrorContext(r.Context(), "policy call failed", "call_id", c.id, "phase", phase, "err", err)
+	}
 	msg := "policy evaluation failed (" + phase + "): " + status.Convert(err).Message()
 	c.trace.Error = msg
 	WriteError(w, c.d, http.StatusBadGateway, "api_error", msg)
@@ -93,6 +108,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	c.revision = decision.GetPolicyRevision()
+	c.trace.CacheFillToken = decision.GetCacheFillToken()
 	c.trace.Revision = c.revision
 	switch out := decision.GetOutcome().(type) {
 	case *cpv1.ApplyRequestPoliciesResponse_Reject:
@@ -125,19 +141,20 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	resp, err := p.send(ctx, r, c.d, c.body)
 	if err != nil {
 		ps.close()
-		c.trace.Error = "upstream unreachable: " + err.Error()
-		p.upstreamFailed(w, r, c.d, err)
+		c.trace.Error = upstreamFailure(errUnreachable, err)
+		p.upstreamFailed(w, r, c.d, errUnreachable, err)
 		return
 	}
 	defer resp.Body.Close()
+	p.scrubProviderKey(resp, c.d)
 	streamed := isEventStream(resp) && resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ps != nil && !streamed {
 		ps.close()
 	}
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		// Upstream errors reach the client unchanged: clients match on
-		// their wording.
+		// Upstream errors reach the client unchanged (clients match on
+		// their wording), but for the gateway's own provider key.
 		p.relay(w, c, resp)
 	case streamed && decision.GetInspectResponse():
 		if ps == nil { // a stream the client did not ask for
@@ -153,8 +170,10 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 }
 
-func isEventStream(resp *http.Response) bool {
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+func isEventStream(resp *http.Response) bool { return isEventStreamHeader(resp.Header) }
+
+func isEventStreamHeader(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	return mt == "text/event-stream"
 }
 
@@ -171,16 +190,20 @@ func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
 		cp.buf.Grow(int(n))
 	}
-	copyBody(w, io.TeeReader(resp.Body, cp))
+	err := copyBody(w, io.TeeReader(resp.Body, cp))
 	if resp.ContentLength >= 0 {
 		flush(w)
 	}
 	body := cp.buf.Bytes()
 	c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
-	} else {
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		c.trace.Error = "upstream answered " + resp.Status
+	case isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF):
+		// The client got a cut body (its length tells it so).
+		c.trace.Error = upstreamFailure(errBrokeOff, err)
+	default:
+		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
 	}
 }
 
@@ -188,7 +211,8 @@ func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 func (p *Proxy) completeWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		p.upstreamFailed(w, r, c.d, err)
+		c.trace.Error = upstreamFailure(errBrokeOff, err)
+		p.upstreamFailed(w, r, c.d, errBrokeOff, err)
 		return
 	}
 	msg, err := c.d.ParseMessage(body)
@@ -262,4 +286,31 @@ func setStreamHeaders(h http.Header) {
 
 func flush(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).Flush()
+}
+
+// credentialSHA256 is whose credential a call goes upstream with, for the
+// response cache's scope (see RequestMetadata.credential_sha256): the hex
+// SHA-256 of the client key when the gateway has one (its clients share
+// the provider keys), else of the x-api-key and Authorization values the
+// client presented; empty without any.
+func credentialSHA256(h http.Header, clientKey string) string {
+	sum := sha256.New()
+	if clientKey != "" {
+		sum.Write([]byte(clientKey))
+		return hex.EncodeToString(sum.Sum(nil))
+	}
+	n := 0
+	for _, name := range []string{"X-Api-Key", "Authorization"} {
+		for _, v := range h.Values(name) {
+			if v == "" {
+				continue
+			}
+			n++
+			fmt.Fprintf(sum, "%s\x00%s\n", strings.ToLower(name), v)
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }

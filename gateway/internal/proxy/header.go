@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"luthien.dev/gateway/internal/dialect"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -89,6 +90,24 @@ func requestMetadata(r *http.Request, req dialect.Request) *cpv1.RequestMetadata
 	if session == "" {
 		session = req.SessionID
 	}
-	return &cpv1.RequestMetadata{SessionId: session, UserId: req.UserID, Model: req.Model,
+	return &cpv1.RequestMetadata{SessionId: boundID(session), UserId: boundID(req.UserID), Model: boundID(req.Model),
 		Stream: req.Stream, Headers: metadataHeaders(r.Header)}
+}
+
+// maxIDBytes bounds the ids a client names (session, user, model): they
+// are indexed and shown, and a client chooses them.
+const maxIDBytes = 256
+
+// boundID keeps a client-chosen id valid UTF-8 and at most maxIDBytes,
+// cut on a character boundary.
+func boundID(s string) string {
+	if len(s) <= maxIDBytes && utf8.ValidString(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for len(s) > maxIDBytes {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

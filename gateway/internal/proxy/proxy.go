@@ -10,9 +10,12 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +44,16 @@ type Config struct {
 	AnthropicAPIKey string
 	// PolicyTimeout bounds each unary policy call.
 	PolicyTimeout time.Duration
+	// UpstreamHeaderTimeout bounds the wait for upstream's response
+	// headers (answered 504); UpstreamIdleTimeout the silence between
+	// bytes of its response (a stream then ends with an in-stream error
+	// event). Zero: DefaultUpstreamHeaderTimeout, DefaultUpstreamIdleTimeout.
+	UpstreamHeaderTimeout time.Duration
+	UpstreamIdleTimeout   time.Duration
+	// BodyReadTimeout bounds the reading of a request body, so that a
+	// client trickling bytes cannot hold a handler (and its buffer) open
+	// (answered 408). Zero: DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// Recorder takes each finished call's record; nil records nothing.
 	Recorder Recorder
 }
@@ -59,26 +72,40 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	if cfg.PolicyTimeout <= 0 {
 		cfg.PolicyTimeout = 60 * time.Second
 	}
+	if cfg.UpstreamHeaderTimeout <= 0 {
+		cfg.UpstreamHeaderTimeout = DefaultUpstreamHeaderTimeout
+	}
+	if cfg.UpstreamIdleTimeout <= 0 {
+		cfg.UpstreamIdleTimeout = DefaultUpstreamIdleTimeout
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	cfg.OpenAIBaseURL = strings.TrimRight(cfg.OpenAIBaseURL, "/")
 	cfg.AnthropicBaseURL = strings.TrimRight(cfg.AnthropicBaseURL, "/")
 	rec := cfg.Recorder
 	if rec == nil {
 		rec = nopRecorder{}
 	}
-	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: NewTransport()}, rec: rec, log: log}
+	t := NewTransport()
+	// The proxy's own timer bounds the wait (send), with a cause it can
+	// tell apart; the transport's is a backstop that never fires first.
+	t.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout + time.Second
+	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: t}, rec: rec, log: log}
 }
 
 // NewTransport returns the upstream transport: keep-alive connections for
 // hundreds of concurrent streams, no transparent compression (streams must
 // be parsed and relayed as they arrive), no overall timeout (a long
-// generation is not an error; the client's disconnect cancels it).
+// generation is not an error; the client's disconnect cancels it), and
+// DefaultUpstreamHeaderTimeout for response headers.
 func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 512
 	t.IdleConnTimeout = 90 * time.Second
 	t.DisableCompression = true
-	t.ResponseHeaderTimeout = 10 * time.Minute
+	t.ResponseHeaderTimeout = DefaultUpstreamHeaderTimeout
 	return t
 }
 
@@ -88,25 +115,53 @@ type Mux interface {
 }
 
 // Register adds the LLM API routes to mux: the client-facing routes, each
-// of which checks the client key itself.
+// of which checks the client key itself. A panic in a handler becomes an
+// error in the client's format (recover.go).
 func (p *Proxy) Register(mux Mux) {
-	mux.Handle("/v1/chat/completions", p.policed(openai.Dialect{}))
-	mux.Handle("/v1/messages", p.policed(anthropic.Dialect{}))
-	mux.Handle("/v1/messages/count_tokens", http.HandlerFunc(p.forward))
-	mux.Handle("/v1/models", http.HandlerFunc(p.forward))
-	mux.Handle("/v1/models/", http.HandlerFunc(p.forward))
-	mux.Handle("HEAD /{$}", http.HandlerFunc(p.ServeRoot))
+	mux.Handle("/v1/chat/completions", p.recovering(openai.Dialect{}, p.policed(openai.Dialect{})))
+	mux.Handle("/v1/messages", p.recovering(anthropic.Dialect{}, p.policed(anthropic.Dialect{})))
+	mux.Handle("/v1/messages/count_tokens", p.recovering(nil, http.HandlerFunc(p.forward)))
+	mux.Handle("/v1/models", p.recovering(nil, http.HandlerFunc(p.forward)))
+	mux.Handle("/v1/models/{id}", p.recovering(nil, http.HandlerFunc(p.forward)))
+	mux.Handle("HEAD /{$}", p.recovering(nil, http.HandlerFunc(p.serveRoot)))
 }
 
 // ServeRoot answers HEAD / (Claude Code's connectivity probe) by
 // forwarding it to the Anthropic upstream, and every other path it is
-// given with a JSON 404 in the client's format.
+// given with a JSON 404 in the client's format (400 for a malformed path).
 func (p *Proxy) ServeRoot(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/" && r.Method == http.MethodHead {
+	p.recovering(nil, http.HandlerFunc(p.serveRoot)).ServeHTTP(w, r)
+}
+
+func (p *Proxy) serveRoot(w http.ResponseWriter, r *http.Request) {
+	d := dialectFor(r)
+	rt, err := matchPath(r.URL.EscapedPath())
+	switch {
+	case err != nil:
+		WriteError(w, d, http.StatusBadRequest, "invalid_request_error", err.Error())
+	case rt == routeRoot && r.Method == http.MethodHead:
 		p.forwardTo(w, r, anthropic.Dialect{})
-		return
+	default:
+		WriteError(w, d, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 	}
-	WriteError(w, dialectFor(r), http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
+}
+
+// checkPath lets a request on when its path is one of want; otherwise it
+// answers 400 (malformed path) or 404 (a path the gateway does not serve)
+// in the client's format, before anything goes upstream.
+func checkPath(w http.ResponseWriter, r *http.Request, d dialect.Dialect, want ...route) bool {
+	rt, err := matchPath(r.URL.EscapedPath())
+	if err != nil {
+		WriteError(w, d, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return false
+	}
+	for _, ok := range want {
+		if rt == ok {
+			return true
+		}
+	}
+	WriteError(w, d, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
+	return false
 }
 
 // dialectFor guesses the client's format for requests outside the two
@@ -152,25 +207,43 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, d dialect.D
 
 // readBody reads the whole request body (forwarding a fully read body also
 // avoids truncation of streamed request bodies), answering 413 or 400.
-func readBody(w http.ResponseWriter, r *http.Request, d dialect.Dialect) ([]byte, bool) {
+// DefaultBodyReadTimeout is how long a client has to send its request
+// body: 10 MiB at a slow 200 KiB/s.
+const DefaultBodyReadTimeout = 60 * time.Second
+
+// initialBodyBuffer bounds what is allocated for a body before its bytes
+// arrive: a client announcing 10 MiB and sending one byte gets 64 KiB,
+// and the buffer grows as the bytes come.
+const initialBodyBuffer = 64 << 10
+
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, d dialect.Dialect) ([]byte, bool) {
 	if r.ContentLength > MaxBodyBytes {
 		WriteError(w, d, http.StatusRequestEntityTooLarge, "", "request body exceeds 10 MiB")
 		return nil, false
 	}
-	// With the length known, one allocation instead of io.ReadAll's
-	// doublings (coding agents send hundreds of kilobytes).
-	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(p.cfg.BodyReadTimeout)) // unsupported only by test recorders
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), initialBodyBuffer)+bytes.MinRead))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	body := buf.Bytes()
 	if err != nil {
+		// The connection is not reused: the server would otherwise try to
+		// read the rest of the body before answering.
+		w.Header().Set("Connection", "close")
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			WriteError(w, d, http.StatusRequestEntityTooLarge, "", "request body exceeds 10 MiB")
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			WriteError(w, d, http.StatusRequestTimeout, "", fmt.Sprintf("request body not received within %s", p.cfg.BodyReadTimeout))
+		default:
 			WriteError(w, d, http.StatusBadRequest, "", "reading request body: "+err.Error())
 		}
 		return nil, false
 	}
+	// A streamed answer may take its time; what the server reads later
+	// (the next request) has its own deadline.
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, true
 }
 
@@ -184,7 +257,11 @@ func newCallID() string {
 // forward relays a request that no policy sees (count_tokens, models,
 // HEAD /) to the right upstream.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
-	p.forwardTo(w, r, dialectFor(r))
+	d := dialectFor(r)
+	if !checkPath(w, r, d, routeCountTokens, routeModels, routeModel) {
+		return
+	}
+	p.forwardTo(w, r, d)
 }
 
 func (p *Proxy) forwardTo(w http.ResponseWriter, r *http.Request, d dialect.Dialect) {
@@ -195,7 +272,7 @@ func (p *Proxy) forwardTo(w http.ResponseWriter, r *http.Request, d dialect.Dial
 	if !p.authenticate(w, r, d) {
 		return
 	}
-	body, ok := readBody(w, r, d)
+	body, ok := p.readBody(w, r, d)
 	if !ok {
 		return
 	}
@@ -203,13 +280,14 @@ func (p *Proxy) forwardTo(w http.ResponseWriter, r *http.Request, d dialect.Dial
 	w.Header().Set("X-Call-ID", callID)
 	resp, err := p.send(r.Context(), r, d, body)
 	if err != nil {
-		p.upstreamFailed(w, r, d, err)
+		p.upstreamFailed(w, r, d, errUnreachable, err)
 		return
 	}
 	defer resp.Body.Close()
+	p.scrubProviderKey(resp, d)
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
-	copyBody(w, resp.Body)
+	_ = copyBody(w, resp.Body)
 }
 
 // copyBuffers are the buffers of copyBody: io.Copy would allocate 32 KiB
@@ -217,21 +295,47 @@ func (p *Proxy) forwardTo(w http.ResponseWriter, r *http.Request, d dialect.Dial
 // call allocates.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyBody copies a response body to the client.
-func copyBody(w io.Writer, body io.Reader) {
+// copyBody copies a response body to the client, returning the error
+// that stopped it (upstream's or the client's).
+func copyBody(w io.Writer, body io.Reader) error {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	_, _ = io.CopyBuffer(w, body, *buf)
+	_, err := io.CopyBuffer(w, body, *buf)
+	return err
 }
 
-// upstreamFailed answers 502 when upstream could not be reached (unless
-// the client is the one that went away).
-func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, d dialect.Dialect, err error) {
+// What failed in an exchange with upstream (upstreamFailure).
+const (
+	errUnreachable = "upstream unreachable"
+	errBrokeOff    = "upstream response broke off"
+)
+
+// upstreamFailed answers a failed exchange with upstream, unless the
+// client is the one that went away: 504 when upstream timed out, 502
+// otherwise, in the client's format.
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, d dialect.Dialect, what string, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
 	p.log.WarnContext(r.Context(), "upstream request failed", "path", r.URL.Path, "err", err)
-	WriteError(w, d, http.StatusBadGateway, "api_error", "upstream unreachable: "+errors.Unwrap(err).Error())
+	st := http.StatusBadGateway
+	if isTimeout(err) {
+		st = http.StatusGatewayTimeout
+	}
+	WriteError(w, d, st, "api_error", upstreamFailure(what, err))
+}
+
+// upstreamFailure describes a failed exchange with upstream: a timeout
+// says so itself; other errors follow what failed, without the request
+// URL that *url.Error adds.
+func upstreamFailure(what string, err error) string {
+	if te := (*timeoutError)(nil); errors.As(err, &te) {
+		return te.Error()
+	}
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	return what + ": " + err.Error()
 }
 
 // upstreamBase is the upstream of a format.
@@ -256,10 +360,14 @@ func (p *Proxy) upstreamURL(r *http.Request, d dialect.Dialect) string {
 	return u
 }
 
-// send makes the upstream request with body.
+// send makes the upstream request with body, under the upstream timeouts:
+// the response's body ends with a *timeoutError when upstream goes silent
+// (closing it releases the request).
 func (p *Proxy) send(ctx context.Context, r *http.Request, d dialect.Dialect, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, r.Method, p.upstreamURL(r, d), bytes.NewReader(body))
+	u := newUpstreamDeadline(ctx, p.cfg.UpstreamHeaderTimeout, p.cfg.UpstreamIdleTimeout)
+	req, err := http.NewRequestWithContext(u.ctx, r.Method, p.upstreamURL(r, d), bytes.NewReader(body))
 	if err != nil {
+		u.stop()
 		return nil, err
 	}
 	p.upstreamHeader(req.Header, r.Header, d)
@@ -267,5 +375,13 @@ func (p *Proxy) send(ctx context.Context, r *http.Request, d dialect.Dialect, bo
 	if len(body) == 0 && r.Method != http.MethodPost {
 		req.Body = http.NoBody
 	}
-	return p.client.Do(req)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		err = u.explain(err)
+		u.stop()
+		return nil, err
+	}
+	u.responded()
+	resp.Body = &idleBody{body: resp.Body, u: u}
+	return resp, nil
 }

@@ -33,7 +33,7 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
 				p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", err)
-				c.trace.Error = "upstream stream broke off: " + err.Error()
+				c.trace.Error = upstreamBrokeOffText(err)
 				broke := upstreamBrokeOff(err)
 				if c.d.NewEncoder(c.req).Event(w, broke, nil) == nil {
 					tl.Add(broke, record.FromGateway)
@@ -120,6 +120,12 @@ func (p *Proxy) openPolicyStream(r *http.Request, c *call) *policyStream {
 	ps.ctx, ps.cancel = context.WithCancel(r.Context())
 	go func() {
 		defer close(ps.done)
+		defer func() {
+			if v := recover(); v != nil {
+				p.logPanic(ps.ctx, v, "call_id", c.id, "in", "opening the stream policy call")
+				ps.err = errRecovered
+			}
+		}()
 		ps.stream, ps.err = p.policies.StreamChunkPolicy(ps.ctx)
 		if ps.err == nil {
 			ps.err = ps.stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{
@@ -157,11 +163,20 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	}
 	table := &eventTable{}
 	var wg sync.WaitGroup
-	var upstreamErr error
+	var upstreamErr, pumpErr error
 	var upstreamFirst time.Time
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer func() {
+			// A panic here would end the process: it becomes the call's
+			// error, and cancelling ends the policy call being drained.
+			if v := recover(); v != nil {
+				p.logPanic(ctx, v, "call_id", c.id, "in", "reading the upstream stream")
+				pumpErr = errRecovered
+				cancel()
+			}
+		}()
 		upstreamFirst, upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
 	}()
 	sr := &streamRecord{}
@@ -177,19 +192,29 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	addAll(&sr.original, table.events)
 	tl.UpstreamFirstEvent(upstreamFirst)
 	defer sr.render(c)
-	if err != nil {
+	switch {
+	case pumpErr != nil:
+		c.trace.Error = pumpErr.Error()
+	case err != nil:
 		c.trace.Error = "stream policy failed: " + status.Convert(err).Message()
-	} else if upstreamErr != nil {
-		c.trace.Error = "upstream stream broke off: " + upstreamErr.Error()
+	case upstreamErr != nil:
+		c.trace.Error = upstreamBrokeOffText(upstreamErr)
 	}
 	switch {
-	case err != nil && r.Context().Err() != nil:
+	case r.Context().Err() != nil && (err != nil || pumpErr != nil):
 		// The client went away; nothing to answer.
+	case pumpErr != nil && !cw.started:
+		WriteError(w, c.d, http.StatusBadGateway, "api_error", pumpErr.Error())
+	case pumpErr != nil:
+		cw.failWith(internalErrorEvent())
 	case err != nil && !cw.started:
 		p.policyFailed(w, r, c, "stream", err)
 	case err != nil:
 		p.log.ErrorContext(r.Context(), "stream policy failed", "call_id", c.id, "err", err)
 		cw.fail("api_error", "policy evaluation failed: "+status.Convert(err).Message())
+	case upstreamErr != nil && !cw.started:
+		// Nothing went out yet: a status says it best.
+		p.upstreamFailed(w, r, c.d, errBrokeOff, upstreamErr)
 	case upstreamErr != nil:
 		p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", upstreamErr)
 		cw.failWith(upstreamBrokeOff(upstreamErr))
@@ -199,10 +224,18 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	}
 }
 
-// upstreamBrokeOff is the in-stream error for a stream cut upstream.
+// upstreamBrokeOff is the in-stream error for a stream cut upstream (or
+// abandoned for its silence).
 func upstreamBrokeOff(err error) *cpv1.StreamEvent {
 	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{
-		Type: "api_error", Message: "upstream stream broke off: " + err.Error()}}}
+		Type: "api_error", Message: upstreamBrokeOffText(err)}}}
+}
+
+func upstreamBrokeOffText(err error) string {
+	if te := (*timeoutError)(nil); errors.As(err, &te) {
+		return "upstream stream abandoned: " + te.Error()
+	}
+	return "upstream stream broke off: " + err.Error()
 }
 
 // pumpUpstream sends every upstream event to the policy stream, then the

@@ -3,7 +3,9 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -37,9 +39,22 @@ type Call struct {
 	// FinalMessage is the response sent to the client in canonical form,
 	// for successful calls.
 	FinalMessage *cpv1.Message
+	// CacheFillToken is the control plane's cache-fill token for the
+	// call, sent back with the record. Only a record with one carries the
+	// request as sent upstream (final_request): it is the cache key.
+	CacheFillToken string
 	// Timeline is what a streamed response wrote to the client, and when;
 	// recorded as the stream.timeline event.
 	Timeline Timeline
+
+	// Set by the recorder when it truncated bodies (see limit): what the
+	// whole bodies said.
+	trimmed                   bool
+	requestSame, responseSame bool
+	usage                     *cpv1.Usage
+	cacheKey                  []byte // the whole request as sent upstream, with a token
+	// weight is what the call counts against the queue's byte budget.
+	weight int64
 }
 
 // Record converts the call into the contract's record. Its events:
@@ -58,16 +73,28 @@ func (c *Call) Record() *cpv1.CallRecord {
 	if !c.FirstByte.IsZero() {
 		s.TtftMs = ms(c.FirstByte.Sub(c.Started))
 	}
-	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage, FinalRequest: c.RequestFinal}
+	repairStrings(s)
+	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage, CacheFillToken: c.CacheFillToken}
+	if c.CacheFillToken != "" {
+		rec.FinalRequest = c.RequestFinal
+	}
 	// A body no policy changed crosses the wire once: the control plane
 	// records its final event from the original.
-	rec.RequestUnchanged = c.RequestReceived != nil && bytes.Equal(c.RequestReceived, c.RequestFinal)
-	rec.ResponseUnchanged = c.ResponseOriginal != nil && bytes.Equal(c.ResponseOriginal, c.ResponseFinal)
+	if c.trimmed {
+		rec.RequestUnchanged, rec.ResponseUnchanged = c.requestSame, c.responseSame
+		s.Usage = c.usage
+		if c.cacheKey != nil {
+			rec.FinalRequest = c.cacheKey
+		}
+	} else {
+		rec.RequestUnchanged = c.RequestReceived != nil && bytes.Equal(c.RequestReceived, c.RequestFinal)
+		rec.ResponseUnchanged = c.ResponseOriginal != nil && bytes.Equal(c.ResponseOriginal, c.ResponseFinal)
+	}
 	add := func(typ string, at time.Time, body []byte) {
 		if body == nil {
 			return
 		}
-		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: c.ID, SessionId: c.SessionID, EventType: typ,
+		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: s.CallId, SessionId: s.SessionId, EventType: typ,
 			Time: timestamppb.New(at), PayloadJson: body})
 	}
 	add("request.received", c.Started, c.RequestReceived)
@@ -87,3 +114,14 @@ func (c *Call) Record() *cpv1.CallRecord {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// repairStrings makes the summary's strings valid UTF-8, which protobuf
+// requires of them: a record that cannot be marshalled would never be
+// sent. Ids and the error can come from a client's headers or upstream.
+func repairStrings(s *cpv1.CallSummary) {
+	for _, p := range []*string{&s.CallId, &s.SessionId, &s.UserId, &s.Model, &s.Upstream, &s.PolicyRevision, &s.Error} {
+		if !utf8.ValidString(*p) {
+			*p = strings.ToValidUTF8(*p, "\uFFFD")
+		}
+	}
+}

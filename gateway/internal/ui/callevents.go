@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -213,4 +215,48 @@ func eventNote(ev *cpv1.CallEvent) string {
 		}
 	}
 	return ""
+}
+
+// truncationView is a body the gateway recorded truncated: the marker
+// that stands for it (record.TruncatedField).
+type truncationView struct {
+	// Which body: "original" or "final".
+	Which                    string
+	OriginalBytes, KeptBytes int64
+}
+
+// OriginalTruncated says whether the original body was recorded
+// truncated; nil when it was kept whole.
+func (v callBodyView) OriginalTruncated() *truncationView {
+	return truncationOf("original", v.OriginalJSON)
+}
+
+// FinalTruncated is OriginalTruncated for a final body that differs from
+// the original.
+func (v callBodyView) FinalTruncated() *truncationView {
+	if !v.Changed {
+		return nil
+	}
+	return truncationOf("final", v.FinalJSON)
+}
+
+// truncationOf reads the truncation marker from a body's JSON text; nil
+// for any other body. The text has its keys sorted: the marker's field
+// comes first, or after the store's repair mark.
+func truncationOf(which, text string) *truncationView {
+	if !strings.Contains(text[:min(len(text), 256)], `"`+record.TruncatedField+`"`) {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return nil
+	}
+	var t struct {
+		OriginalBytes int64 `json:"original_bytes"`
+		KeptBytes     int64 `json:"kept_bytes"`
+	}
+	if err := json.Unmarshal(m[record.TruncatedField], &t); err != nil || t.OriginalBytes == 0 {
+		return nil
+	}
+	return &truncationView{Which: which, OriginalBytes: t.OriginalBytes, KeptBytes: t.KeptBytes}
 }
