@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := cfg.checkExposure(); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := slog.New(server.RedactLogs(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
 	tlsCfg, err := cfg.serverTLS()
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string) err
 	if cfg.databaseURL == "" {
 		return fmt.Errorf("migrate: no database: set -database-url or %s", envDatabaseURL)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := slog.New(server.RedactLogs(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
 	pool, err := db.Open(ctx, cfg.databaseURL, logger)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

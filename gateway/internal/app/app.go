@@ -211,3 +211,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// LogHandler wraps the gateway's log handler so that credentials in log
+// records are replaced, with the same table of credential forms as the
+// recorded calls (the control plane's).
+func LogHandler(h slog.Handler) slog.Handler { return server.RedactLogs(h) }
