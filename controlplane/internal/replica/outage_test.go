@@ -2,10 +2,8 @@ package replica
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,90 +17,10 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"luthien.dev/controlplane/internal/netcut"
 	"luthien.dev/controlplane/internal/service"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
-
-// cutProxy is a TCP proxy the test can cut (every connection closed, new
-// ones refused) and restore, to make Redis or PostgreSQL unreachable for
-// one client without disturbing the server other tests use.
-type cutProxy struct {
-	lis    net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{lis: lis, target: target, conns: make(map[net.Conn]struct{})}
-	go p.serve()
-	t.Cleanup(func() {
-		lis.Close()
-		p.cut()
-	})
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.lis.Addr().String() }
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.lis.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		if !down {
-			p.conns[c] = struct{}{}
-		}
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		go p.pipe(c)
-	}
-}
-
-func (p *cutProxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-// cut closes every connection and refuses new ones.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// restore accepts connections again.
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
 
 // serveAdmin serves the admin service of n (its replica persists,
 // announces and lists the history) on bufconn and returns a client.
@@ -190,8 +108,8 @@ func waitRevisionWithin(t *testing.T, n *node, revision string, d time.Duration)
 func TestSetPolicyWithRedisDown(t *testing.T) {
 	pool := openDB(t)
 	channel := uniqueChannel()
-	proxy := startProxy(t, "127.0.0.1:6379")
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr(), DialTimeout: time.Second, MaxRetries: 1})
+	proxy := netcut.Start(t, "127.0.0.1:6379")
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { _ = viaProxy.Close() })
 	repA, err := New(pool, viaProxy, channel, testLogger(t))
 	if err != nil {
@@ -215,7 +133,7 @@ func TestSetPolicyWithRedisDown(t *testing.T) {
 	}
 	waitRevisionWithin(t, b, first.GetActive().GetRevision(), time.Second)
 
-	proxy.cut()
+	proxy.Cut()
 	start := time.Now()
 	resp, header, err := setPolicy(t, admin, 3*time.Second, "string_replacement", map[string]any{"replacements": []any{[]any{"a", "b"}}})
 	if err != nil {
@@ -247,7 +165,7 @@ func TestSetPolicyWithRedisDown(t *testing.T) {
 
 	// Redis back: the replica that made the change subscribes again and
 	// stays on it.
-	proxy.restore()
+	proxy.Restore()
 	time.Sleep(1500 * time.Millisecond)
 	if got := a.store.Active().Revision; got != revision {
 		t.Errorf("after Redis came back the replica runs %s, want %s", got, revision)
@@ -263,8 +181,8 @@ func TestSetPolicyWithDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, u.Host)
-	u.Host = proxy.addr()
+	proxy := netcut.Start(t, u.Host)
+	u.Host = proxy.Addr()
 	repA, err := New(newPool(t, u.String()), openRedis(t), channel, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +197,7 @@ func TestSetPolicyWithDatabaseDown(t *testing.T) {
 	revision := first.GetActive().GetRevision()
 	waitRevisionWithin(t, b, revision, time.Second)
 
-	proxy.cut()
+	proxy.Cut()
 	_, _, err = setPolicy(t, admin, 3*time.Second, "noop", nil)
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("SetPolicy with the database down: %v, want UNAVAILABLE", err)

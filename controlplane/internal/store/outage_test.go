@@ -3,97 +3,16 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"luthien.dev/controlplane/internal/dbtest"
+	"luthien.dev/controlplane/internal/netcut"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
-
-// cutProxy is a TCP proxy to PostgreSQL that the test can cut (every
-// connection closed, new ones refused) and restore, to simulate a database
-// outage without disturbing the server other tests use.
-type cutProxy struct {
-	lis    net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{lis: lis, target: target, conns: make(map[net.Conn]struct{})}
-	go p.serve()
-	t.Cleanup(func() {
-		lis.Close()
-		p.cut()
-	})
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.lis.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		if !down {
-			p.conns[c] = struct{}{}
-		}
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		go p.pipe(c)
-	}
-}
-
-func (p *cutProxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-// cut closes every connection and refuses new ones.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// restore accepts connections again.
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
 
 // TestNothingLostAcrossAnOutage writes calls under load while the
 // database becomes unreachable (the test cuts a TCP proxy between the
@@ -105,8 +24,8 @@ func TestNothingLostAcrossAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, u.Host)
-	u.Host = proxy.lis.Addr().String()
+	proxy := netcut.Start(t, u.Host)
+	u.Host = proxy.Addr()
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +55,7 @@ func TestNothingLostAcrossAnOutage(t *testing.T) {
 		}
 	}
 	produce(0, 300)
-	proxy.cut()
+	proxy.Cut()
 	outage := time.Now()
 	produce(300, 900)
 	// Wait until writes have failed, so that the outage really happened
@@ -152,7 +71,7 @@ func TestNothingLostAcrossAnOutage(t *testing.T) {
 		t.Fatal("nothing queued during the outage")
 	}
 	t.Logf("outage: %d write errors, %d events queued after %v", q.WriteErrors(), q.Depth(), time.Since(outage))
-	proxy.restore()
+	proxy.Restore()
 	produce(900, calls)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
