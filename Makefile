@@ -50,7 +50,7 @@ lint: ## gofmt, go vet and staticcheck over every module
 	@for m in $(MODULES); do (cd $$m && echo "lint $$m" && go vet ./... && $(TOOL) staticcheck ./...); done
 
 .PHONY: test
-test: check-generate lint ## Everything CI checks: generated code, lint, race tests of every module
+test: browser check-generate lint ## Everything CI checks (installs Chromium for the browser tests when missing): generated code, lint, race tests of every module
 	@for m in $(MODULES); do (cd $$m && echo "test $$m" && go test -race -count=1 ./...); done
 
 .PHONY: browser
