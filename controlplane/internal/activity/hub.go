@@ -120,7 +120,9 @@ type Hub struct {
 	log    *slog.Logger
 	limits Limits
 
-	mu   sync.RWMutex
+	// mu guards subs and serialises deliveries (each subscription's byte
+	// accounting follows its channel's order).
+	mu   sync.Mutex
 	subs map[*Subscription]struct{}
 
 	dropped atomic.Int64 // events lost by slow subscribers
@@ -214,8 +216,8 @@ func (h *Hub) Publish(ev *cpv1.CallEvent) {
 // deliver hands ev, of size bytes (-1: not known yet), to the local
 // subscribers.
 func (h *Hub) deliver(ev *cpv1.CallEvent, size int64) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for s := range h.subs {
 		if !s.filter.Match(ev) {
 			continue
@@ -258,8 +260,8 @@ func (h *Hub) Subscribe(f Filter, buffer int) (*Subscription, error) {
 
 // Subscribers is the number of subscriptions open.
 func (h *Hub) Subscribers() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return len(h.subs)
 }
 
@@ -287,10 +289,9 @@ type Subscription struct {
 	ch      chan *cpv1.CallEvent
 	dropped atomic.Int64
 
-	// mu serialises deliveries: sizes[head:head+n] (a ring) are the
-	// sizes of the events sent to ch, oldest first, of which the reader
-	// took those not in ch any more; held is their sum.
-	mu       sync.Mutex
+	// Guarded by the hub's mu: sizes[head:head+n] (a ring) are the sizes
+	// of the events sent to ch, oldest first, of which the reader took
+	// those not in ch any more; held is their sum.
 	sizes    []int64
 	head, n  int
 	held     int64
@@ -298,10 +299,8 @@ type Subscription struct {
 }
 
 // offer sends ev, of size bytes, when it fits the buffer and the byte
-// budget; it reports whether it did.
+// budget; it reports whether it did. The hub's mu is held.
 func (s *Subscription) offer(ev *cpv1.CallEvent, size int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.forgetTaken()
 	if s.held+size > s.maxBytes {
 		return false
@@ -311,7 +310,11 @@ func (s *Subscription) offer(ev *cpv1.CallEvent, size int64) bool {
 	default:
 		return false
 	}
-	s.sizes[(s.head+s.n)%len(s.sizes)] = size
+	i := s.head + s.n
+	if i >= len(s.sizes) {
+		i -= len(s.sizes)
+	}
+	s.sizes[i] = size
 	s.n++
 	s.held += size
 	return true
@@ -319,19 +322,21 @@ func (s *Subscription) offer(ev *cpv1.CallEvent, size int64) bool {
 
 // forgetTaken releases the bytes of the events the reader took: those
 // sent but no longer in the channel (only the reader empties it, so this
-// never releases an event still held). s.mu is held.
+// never releases an event still held). The hub's mu is held.
 func (s *Subscription) forgetTaken() {
 	for taken := s.n - len(s.ch); taken > 0; taken-- {
 		s.held -= s.sizes[s.head]
-		s.head = (s.head + 1) % len(s.sizes)
+		if s.head++; s.head == len(s.sizes) {
+			s.head = 0
+		}
 		s.n--
 	}
 }
 
 // Held is the number of bytes of the events waiting for the subscriber.
 func (s *Subscription) Held() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
 	s.forgetTaken()
 	return s.held
 }

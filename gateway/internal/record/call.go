@@ -119,9 +119,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // requires of them: a record that cannot be marshalled would never be
 // sent. Ids and the error can come from a client's headers or upstream.
 func repairStrings(s *cpv1.CallSummary) {
-	for _, p := range []*string{&s.CallId, &s.SessionId, &s.UserId, &s.Model, &s.Upstream, &s.PolicyRevision, &s.Error} {
-		if !utf8.ValidString(*p) {
-			*p = strings.ToValidUTF8(*p, "\uFFFD")
-		}
+	if utf8.ValidString(s.CallId) && utf8.ValidString(s.SessionId) && utf8.ValidString(s.UserId) && utf8.ValidString(s.Model) &&
+		utf8.ValidString(s.Upstream) && utf8.ValidString(s.PolicyRevision) && utf8.ValidString(s.Error) {
+		return
+	}
+	for _, p := range [...]*string{&s.CallId, &s.SessionId, &s.UserId, &s.Model, &s.Upstream, &s.PolicyRevision, &s.Error} {
+		*p = strings.ToValidUTF8(*p, "\uFFFD")
 	}
 }

@@ -16,7 +16,8 @@ import (
 // RecordCalls over gRPC (bufconn) to a service that accepts them. Calls
 // carry a request and a response body of about 1 KiB, unchanged.
 func BenchmarkRecorder(b *testing.B) {
-	_, client := serveSink(b, 64<<20)
+	s, client := serveSink(b, 64<<20)
+	s.discard = true
 	r := New(client, slog.New(slog.DiscardHandler), Options{})
 	req := fmt.Appendf(nil, `{"model":"claude-bench","max_tokens":1024,"messages":[{"role":"user","content":%q}]}`, strings.Repeat("lorem ipsum ", 80))
 	resp := fmt.Appendf(nil, `{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":%q}],"stop_reason":"end_turn"}`, strings.Repeat("dolor sit ", 90))
