@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/gateway/internal/htmltest"
 )
 
 // bigBody is a chat request of exactly n bytes.
@@ -127,9 +128,9 @@ func TestBudgetLargeRequestsKeepRecording(t *testing.T) {
 			t.Errorf("request.received of a 5 MB body: %+v, head of %d bytes", marker.Truncated, len(marker.Head))
 		}
 		_, doc := ucGet(t, e, "/calls/"+ids[0], http.StatusOK)
-		note := ucFirst(ucByID(t, doc, "request-diff"), ucClass("truncated"))
+		note := htmltest.First(ucByID(t, doc, "request-diff"), ucClass("truncated"))
 		want := fmt.Sprintf("truncated: %d bytes, first %d kept", fiveMB, marker.Truncated.KeptBytes)
-		if note == nil || !strings.Contains(ucText(note), want) {
+		if note == nil || !strings.Contains(htmltest.Text(note), want) {
 			t.Errorf("the call page does not say %q", want)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/html"
 
 	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/gateway/internal/htmltest"
 )
 
 // The calls pages over real recorded calls: under all_caps each format,
@@ -31,29 +32,29 @@ func TestUICallsDiff(t *testing.T) {
 
 			_, list := ucGet(t, e, "/calls", http.StatusOK)
 			row := ucCallRow(t, list, got.callID)
-			if !ucHasClass(row, "intervened") {
-				t.Errorf("row of %s is not marked intervened: class %q", got.callID, ucAttr(row, "class"))
+			if !htmltest.HasClass(row, "intervened") {
+				t.Errorf("row of %s is not marked intervened: class %q", got.callID, htmltest.Attr(row, "class"))
 			}
-			if link := ucFirst(row, func(n *html.Node) bool { return ucHasClass(n, "call-link") }); link == nil ||
-				ucAttr(link, "href") != "/calls/"+got.callID {
+			if link := htmltest.First(row, func(n *html.Node) bool { return htmltest.HasClass(n, "call-link") }); link == nil ||
+				htmltest.Attr(link, "href") != "/calls/"+got.callID {
 				t.Errorf("row of %s has no link to its page", got.callID)
 			}
 
 			_, doc := ucGet(t, e, "/calls/"+got.callID, http.StatusOK)
 			resp := ucByID(t, doc, "response-diff")
-			deleted := strings.Join(ucTexts(ucFirst(resp, ucClass("original")), "del"), " ")
-			inserted := strings.Join(ucTexts(ucFirst(resp, ucClass("final")), "ins"), " ")
+			deleted := strings.Join(htmltest.Texts(htmltest.First(resp, ucClass("original")), "del"), " ")
+			inserted := strings.Join(htmltest.Texts(htmltest.First(resp, ucClass("final")), "ins"), " ")
 			if !strings.Contains(deleted, "hello quiet world") || !strings.Contains(inserted, "HELLO QUIET WORLD") {
 				t.Errorf("response diff: deleted %q, inserted %q", deleted, inserted)
 			}
 			ucColumnsHold(t, doc)
-			if ucFirst(ucByID(t, doc, "request-diff"), ucClass("unchanged")) == nil {
+			if htmltest.First(ucByID(t, doc, "request-diff"), ucClass("unchanged")) == nil {
 				t.Error("the unchanged request is not marked unchanged")
 			}
-			if fmtText := ucText(ucFirst(ucByID(t, doc, "call-summary"), func(n *html.Node) bool { return ucAttr(n, "data-field") == "format" })); fmtText != format {
+			if fmtText := htmltest.Text(htmltest.First(ucByID(t, doc, "call-summary"), func(n *html.Node) bool { return htmltest.Attr(n, "data-field") == "format" })); fmtText != format {
 				t.Errorf("summary format %q, want %q", fmtText, format)
 			}
-			entries := ucAll(doc, ucClass("timeline-entry"))
+			entries := htmltest.All(doc, ucClass("timeline-entry"))
 			if stream && len(entries) == 0 {
 				t.Error("a streamed call shows no timeline entries")
 			}
@@ -126,20 +127,20 @@ func TestUICallsPolicyEvent(t *testing.T) {
 				e.waitCall(t, got.callID, "response.original", "response.final")
 				_, doc := ucGet(t, e, "/calls/"+got.callID, http.StatusOK)
 				var blocked *html.Node
-				for _, li := range ucAll(ucByID(t, doc, "policy-events"), ucClass("policy-event")) {
-					if typ := ucAttr(li, "data-type"); strings.HasPrefix(typ, "policy.regex_block") && strings.HasSuffix(typ, ".blocked") {
+				for _, li := range htmltest.All(ucByID(t, doc, "policy-events"), ucClass("policy-event")) {
+					if typ := htmltest.Attr(li, "data-type"); strings.HasPrefix(typ, "policy.regex_block") && strings.HasSuffix(typ, ".blocked") {
 						blocked = li
 					}
 				}
-				if blocked == nil || !strings.Contains(ucText(blocked), `docker\s+compose\s+down`) {
-					t.Fatalf("no regex_block decision with its pattern in #policy-events: %q", ucText(ucByID(t, doc, "policy-events")))
+				if blocked == nil || !strings.Contains(htmltest.Text(blocked), `docker\s+compose\s+down`) {
+					t.Fatalf("no regex_block decision with its pattern in #policy-events: %q", htmltest.Text(ucByID(t, doc, "policy-events")))
 				}
-				tool := ucFirst(ucFirst(ucByID(t, doc, "response-diff"), ucClass("original")), ucClass("tool"))
-				if tool == nil || ucText(ucFirst(tool, ucClass("tool-name"))) != "Bash" ||
-					!strings.Contains(ucText(ucFirst(tool, ucClass("tool-args"))), "docker compose down") {
+				tool := htmltest.First(htmltest.First(ucByID(t, doc, "response-diff"), ucClass("original")), ucClass("tool"))
+				if tool == nil || htmltest.Text(htmltest.First(tool, ucClass("tool-name"))) != "Bash" ||
+					!strings.Contains(htmltest.Text(htmltest.First(tool, ucClass("tool-args"))), "docker compose down") {
 					t.Errorf("the blocked tool call is not shown in the original column")
 				}
-				if len(ucAll(tool, func(n *html.Node) bool { return n.Data == "del" })) == 0 {
+				if len(htmltest.All(tool, func(n *html.Node) bool { return n.Data == "del" })) == 0 {
 					t.Error("the removed tool call is not marked deleted")
 				}
 				ucColumnsHold(t, doc)
@@ -174,8 +175,8 @@ func ucGet(t *testing.T, e *env, path string, want int) (*http.Response, *html.N
 // ucCallRow finds a call's row in table#calls.
 func ucCallRow(t *testing.T, doc *html.Node, id string) *html.Node {
 	t.Helper()
-	row := ucFirst(ucByID(t, doc, "calls"), func(n *html.Node) bool {
-		return ucHasClass(n, "call-row") && ucAttr(n, "data-call-id") == id
+	row := htmltest.First(ucByID(t, doc, "calls"), func(n *html.Node) bool {
+		return htmltest.HasClass(n, "call-row") && htmltest.Attr(n, "data-call-id") == id
 	})
 	if row == nil {
 		t.Fatalf("call %s not listed in table#calls", id)
@@ -187,14 +188,14 @@ func ucCallRow(t *testing.T, doc *html.Node, id string) *html.Node {
 // insertions only in final ones.
 func ucColumnsHold(t *testing.T, doc *html.Node) {
 	t.Helper()
-	for _, n := range ucAll(doc, func(n *html.Node) bool { return (n.Data == "del" || n.Data == "ins") && ucHasClass(n, "diff") }) {
+	for _, n := range htmltest.All(doc, func(n *html.Node) bool { return (n.Data == "del" || n.Data == "ins") && htmltest.HasClass(n, "diff") }) {
 		inOriginal, inFinal := false, false
 		for p := n.Parent; p != nil; p = p.Parent {
-			inOriginal = inOriginal || ucHasClass(p, "original")
-			inFinal = inFinal || ucHasClass(p, "final")
+			inOriginal = inOriginal || htmltest.HasClass(p, "original")
+			inFinal = inFinal || htmltest.HasClass(p, "final")
 		}
 		if n.Data == "del" && (!inOriginal || inFinal) || n.Data == "ins" && (!inFinal || inOriginal) {
-			t.Errorf("<%s class=diff>%s</%s> in the wrong column", n.Data, ucText(n), n.Data)
+			t.Errorf("<%s class=diff>%s</%s> in the wrong column", n.Data, htmltest.Text(n), n.Data)
 		}
 	}
 }
@@ -203,85 +204,14 @@ func ucColumnsHold(t *testing.T, doc *html.Node) {
 // read a parsed page: elements by class, by predicate, by id; attributes,
 // classes and text.
 func ucClass(c string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return ucHasClass(n, c) }
-}
-
-func ucAll(root *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && match(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	if root != nil {
-		walk(root)
-	}
-	return out
-}
-
-func ucFirst(root *html.Node, match func(*html.Node) bool) *html.Node {
-	if all := ucAll(root, match); len(all) > 0 {
-		return all[0]
-	}
-	return nil
+	return func(n *html.Node) bool { return htmltest.HasClass(n, c) }
 }
 
 func ucByID(t *testing.T, doc *html.Node, id string) *html.Node {
 	t.Helper()
-	n := ucFirst(doc, func(n *html.Node) bool { return ucAttr(n, "id") == id })
+	n := htmltest.First(doc, func(n *html.Node) bool { return htmltest.Attr(n, "id") == id })
 	if n == nil {
 		t.Fatalf("no #%s on the page", id)
 	}
 	return n
-}
-
-func ucAttr(n *html.Node, key string) string {
-	if n == nil {
-		return ""
-	}
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func ucHasClass(n *html.Node, class string) bool {
-	for _, c := range strings.Fields(ucAttr(n, "class")) {
-		if c == class {
-			return true
-		}
-	}
-	return false
-}
-
-func ucText(n *html.Node) string {
-	if n == nil {
-		return ""
-	}
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return b.String()
-}
-
-func ucTexts(root *html.Node, tag string) []string {
-	var out []string
-	for _, n := range ucAll(root, func(n *html.Node) bool { return n.Data == tag }) {
-		out = append(out, ucText(n))
-	}
-	return out
 }

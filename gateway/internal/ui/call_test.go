@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"luthien.dev/gateway/internal/admin"
+	"luthien.dev/gateway/internal/htmltest"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -159,26 +160,26 @@ func TestCallPage(t *testing.T) {
 	if orig == nil || fin == nil {
 		t.Fatal("#response-diff lacks .original or .final")
 	}
-	if del := pgTexts(orig, "del"); !strings.Contains(strings.Join(del, "|"), "hello quiet world") {
+	if del := htmltest.Texts(orig, "del"); !strings.Contains(strings.Join(del, "|"), "hello quiet world") {
 		t.Errorf("deleted words %q", del)
 	}
-	if ins := pgTexts(fin, "ins"); !strings.Contains(strings.Join(ins, "|"), "HELLO QUIET WORLD") {
+	if ins := htmltest.Texts(fin, "ins"); !strings.Contains(strings.Join(ins, "|"), "HELLO QUIET WORLD") {
 		t.Errorf("inserted words %q", ins)
 	}
-	for _, n := range pgAll(doc, func(n *html.Node) bool { return n.Data == "del" || n.Data == "ins" }) {
+	for _, n := range htmltest.All(doc, func(n *html.Node) bool { return n.Data == "del" || n.Data == "ins" }) {
 		want := map[string]string{"del": "original", "ins": "final"}[n.Data]
-		if !pgHasClass(n, "diff") || pgAncestorClass(n, want) == nil || pgAncestorClass(n, map[string]string{"del": "final", "ins": "original"}[n.Data]) != nil {
-			t.Errorf("<%s> %q outside .%s", n.Data, pgText(n), want)
+		if !htmltest.HasClass(n, "diff") || htmltest.AncestorClass(n, want) == nil || htmltest.AncestorClass(n, map[string]string{"del": "final", "ins": "original"}[n.Data]) != nil {
+			t.Errorf("<%s> %q outside .%s", n.Data, htmltest.Text(n), want)
 		}
 	}
 	// The removed tool call, with its name and arguments.
-	tools := pgAll(orig, func(n *html.Node) bool { return pgHasClass(n, "tool") })
-	if len(tools) != 1 || pgText(pgFirstClass(tools[0], "tool-name")) != "Bash" ||
-		!strings.Contains(pgText(pgFirstClass(tools[0], "tool-args")), "docker compose down") {
+	tools := htmltest.All(orig, func(n *html.Node) bool { return htmltest.HasClass(n, "tool") })
+	if len(tools) != 1 || htmltest.Text(pgFirstClass(tools[0], "tool-name")) != "Bash" ||
+		!strings.Contains(htmltest.Text(pgFirstClass(tools[0], "tool-args")), "docker compose down") {
 		t.Errorf("tool call in the original: %d tools", len(tools))
 	}
 	// The change outside the conversation is listed.
-	if !strings.Contains(pgText(resp), "/model") || strings.Contains(pgText(resp), "/content/0/text\u00a0") {
+	if !strings.Contains(htmltest.Text(resp), "/model") || strings.Contains(htmltest.Text(resp), "/content/0/text\u00a0") {
 		t.Error("other changes not listed")
 	}
 
@@ -186,29 +187,29 @@ func TestCallPage(t *testing.T) {
 	if pgFirstClass(req, "unchanged") == nil || pgFirstClass(req, "original") != nil {
 		t.Error("#request-diff is not shown once as unchanged")
 	}
-	if n := strings.Count(pgText(pgFirstClass(req, "conversation")), "say <script>"); n != 1 {
+	if n := strings.Count(htmltest.Text(pgFirstClass(req, "conversation")), "say <script>"); n != 1 {
 		t.Errorf("the request is shown %d times", n)
 	}
 
-	events := pgAll(pgOne(t, doc, "ul", "policy-events"), func(n *html.Node) bool { return pgHasClass(n, "policy-event") })
-	if len(events) != 1 || pgAttr(events[0], "data-type") != "policy.regex_block.blocked" ||
-		!strings.Contains(pgText(events[0]), `docker\s+compose\s+down`) || !strings.Contains(pgText(events[0]), "40.00 ms") {
+	events := htmltest.All(pgOne(t, doc, "ul", "policy-events"), func(n *html.Node) bool { return htmltest.HasClass(n, "policy-event") })
+	if len(events) != 1 || htmltest.Attr(events[0], "data-type") != "policy.regex_block.blocked" ||
+		!strings.Contains(htmltest.Text(events[0]), `docker\s+compose\s+down`) || !strings.Contains(htmltest.Text(events[0]), "40.00 ms") {
 		t.Errorf("policy events: %d", len(events))
 	}
 
 	timeline := pgOne(t, doc, "table", "timeline")
-	rows := pgAll(timeline, func(n *html.Node) bool { return pgHasClass(n, "timeline-entry") })
-	if len(rows) != timelineShown || !strings.Contains(pgText(timeline), "50 more entries") {
-		t.Errorf("timeline: %d rows shown; %s", len(rows), pgText(timeline))
+	rows := htmltest.All(timeline, func(n *html.Node) bool { return htmltest.HasClass(n, "timeline-entry") })
+	if len(rows) != timelineShown || !strings.Contains(htmltest.Text(timeline), "50 more entries") {
+		t.Errorf("timeline: %d rows shown; %s", len(rows), htmltest.Text(timeline))
 	}
-	evs := pgAll(pgOne(t, doc, "table", "call-events"), func(n *html.Node) bool { return pgHasClass(n, "call-event") })
-	if len(evs) != 5 || pgAttr(evs[0], "data-type") != "request.received" || !strings.Contains(pgText(evs[0]), "0 ms") {
-		t.Errorf("events: %d, first %q", len(evs), pgText(evs[0]))
+	evs := htmltest.All(pgOne(t, doc, "table", "call-events"), func(n *html.Node) bool { return htmltest.HasClass(n, "call-event") })
+	if len(evs) != 5 || htmltest.Attr(evs[0], "data-type") != "request.received" || !strings.Contains(htmltest.Text(evs[0]), "0 ms") {
+		t.Errorf("events: %d, first %q", len(evs), htmltest.Text(evs[0]))
 	}
-	if e := pgOne(t, doc, "section", "call-error"); !strings.Contains(pgText(e), "upstream hiccup") {
+	if e := pgOne(t, doc, "section", "call-error"); !strings.Contains(htmltest.Text(e), "upstream hiccup") {
 		t.Error("error not shown")
 	}
-	if s := pgText(pgOne(t, doc, "dl", "call-summary")); !strings.Contains(s, "rev-3") || !strings.Contains(s, "12.50 ms") || !strings.Contains(s, "7 in · 9 out") {
+	if s := htmltest.Text(pgOne(t, doc, "dl", "call-summary")); !strings.Contains(s, "rev-3") || !strings.Contains(s, "12.50 ms") || !strings.Contains(s, "7 in · 9 out") {
 		t.Errorf("summary: %s", s)
 	}
 }
@@ -222,26 +223,10 @@ func TestCallPageNotFound(t *testing.T) {
 }
 
 // pg* read a parsed page.
-func pgAll(root *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && match(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	if root != nil {
-		walk(root)
-	}
-	return out
-}
 
 func pgOne(t *testing.T, root *html.Node, tag, id string) *html.Node {
 	t.Helper()
-	found := pgAll(root, func(n *html.Node) bool { return n.Data == tag && pgAttr(n, "id") == id })
+	found := htmltest.All(root, func(n *html.Node) bool { return n.Data == tag && htmltest.Attr(n, "id") == id })
 	if len(found) != 1 {
 		t.Fatalf("%d %s#%s on the page", len(found), tag, id)
 	}
@@ -249,62 +234,9 @@ func pgOne(t *testing.T, root *html.Node, tag, id string) *html.Node {
 }
 
 func pgFirstClass(root *html.Node, class string) *html.Node {
-	found := pgAll(root, func(n *html.Node) bool { return pgHasClass(n, class) })
+	found := htmltest.All(root, func(n *html.Node) bool { return htmltest.HasClass(n, class) })
 	if len(found) == 0 {
 		return nil
 	}
 	return found[0]
-}
-
-func pgAttr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func pgHasClass(n *html.Node, class string) bool {
-	for _, c := range strings.Fields(pgAttr(n, "class")) {
-		if c == class {
-			return true
-		}
-	}
-	return false
-}
-
-func pgAncestorClass(n *html.Node, class string) *html.Node {
-	for p := n.Parent; p != nil; p = p.Parent {
-		if pgHasClass(p, class) {
-			return p
-		}
-	}
-	return nil
-}
-
-func pgText(n *html.Node) string {
-	if n == nil {
-		return ""
-	}
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return b.String()
-}
-
-func pgTexts(root *html.Node, tag string) []string {
-	var out []string
-	for _, n := range pgAll(root, func(n *html.Node) bool { return n.Data == tag }) {
-		out = append(out, pgText(n))
-	}
-	return out
 }

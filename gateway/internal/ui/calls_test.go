@@ -11,6 +11,8 @@ import (
 	"golang.org/x/net/html"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+
+	"luthien.dev/gateway/internal/htmltest"
 )
 
 func TestCallsPage(t *testing.T) {
@@ -35,26 +37,26 @@ func TestCallsPage(t *testing.T) {
 		t.Errorf("since %v until %v: the until day is not included", since, until)
 	}
 
-	rows := pgAll(pgOne(t, doc, "table", "calls"), func(n *html.Node) bool { return pgHasClass(n, "call-row") })
-	if len(rows) != 2 || pgAttr(rows[0], "data-call-id") != "c-new" || !pgHasClass(rows[0], "intervened") || pgHasClass(rows[1], "intervened") {
+	rows := htmltest.All(pgOne(t, doc, "table", "calls"), func(n *html.Node) bool { return htmltest.HasClass(n, "call-row") })
+	if len(rows) != 2 || htmltest.Attr(rows[0], "data-call-id") != "c-new" || !htmltest.HasClass(rows[0], "intervened") || htmltest.HasClass(rows[1], "intervened") {
 		t.Fatalf("rows: %d", len(rows))
 	}
 	link := pgFirstClass(rows[1], "call-link")
-	if pgAttr(link, "href") != "/calls/c-%3cb%3eold%3c/b%3e" && pgAttr(link, "href") != "/calls/c-%3Cb%3Eold%3C/b%3E" {
-		t.Errorf("link %q", pgAttr(link, "href"))
+	if htmltest.Attr(link, "href") != "/calls/c-%3cb%3eold%3c/b%3e" && htmltest.Attr(link, "href") != "/calls/c-%3Cb%3Eold%3C/b%3E" {
+		t.Errorf("link %q", htmltest.Attr(link, "href"))
 	}
 	if strings.Contains(body, "<b>old") {
 		t.Error("a call id reached the page as markup")
 	}
 	for _, s := range []string{"openai", "stream", "120 ms", "30.00 ms", "3 / 4", "rev-1"} {
-		if !strings.Contains(pgText(rows[0]), s) {
-			t.Errorf("first row lacks %q: %s", s, pgText(rows[0]))
+		if !strings.Contains(htmltest.Text(rows[0]), s) {
+			t.Errorf("first row lacks %q: %s", s, htmltest.Text(rows[0]))
 		}
 	}
-	if !strings.Contains(pgText(rows[1]), "rate limited") || !strings.Contains(pgText(rows[1]), "anthropic") {
-		t.Errorf("second row: %s", pgText(rows[1]))
+	if !strings.Contains(htmltest.Text(rows[1]), "rate limited") || !strings.Contains(htmltest.Text(rows[1]), "anthropic") {
+		t.Errorf("second row: %s", htmltest.Text(rows[1]))
 	}
-	next, err := url.Parse(pgAttr(pgOne(t, doc, "a", "next-page"), "href"))
+	next, err := url.Parse(htmltest.Attr(pgOne(t, doc, "a", "next-page"), "href"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestCallsPage(t *testing.T) {
 		t.Errorf("next page link %s does not keep the filter", next)
 	}
 	form := pgOne(t, doc, "form", "call-filters")
-	if pgAttr(form, "method") != "get" {
+	if htmltest.Attr(form, "method") != "get" {
 		t.Error("the filter form does not GET")
 	}
 }
@@ -88,9 +90,9 @@ func TestCallsPageSearch(t *testing.T) {
 	if code != http.StatusOK || h.query != "script" || h.listed != nil {
 		t.Fatalf("status %d, query %q, listed %v", code, h.query, h.listed)
 	}
-	rows := pgAll(pgOne(t, doc, "table", "calls"), func(n *html.Node) bool { return pgHasClass(n, "call-row") })
-	marks := pgTexts(doc, "mark")
-	if len(rows) != 1 || pgAttr(rows[0], "data-call-id") != "c-1" || len(marks) != 1 || marks[0] != "<script>" || strings.Contains(body, "<script>") {
+	rows := htmltest.All(pgOne(t, doc, "table", "calls"), func(n *html.Node) bool { return htmltest.HasClass(n, "call-row") })
+	marks := htmltest.Texts(doc, "mark")
+	if len(rows) != 1 || htmltest.Attr(rows[0], "data-call-id") != "c-1" || len(marks) != 1 || marks[0] != "<script>" || strings.Contains(body, "<script>") {
 		t.Errorf("rows %d, marks %q", len(rows), marks)
 	}
 }
