@@ -243,7 +243,7 @@ func TestSetPolicy(t *testing.T) {
 			name:      "unknown class",
 			policy:    &cpv1.PolicyConfig{Class: "shouting"},
 			wantCode:  codes.InvalidArgument,
-			wantErrIn: []string{`unknown policy class "shouting"`, "all_caps, debug_logging, llm_judge, noop, regex_block"},
+			wantErrIn: []string{`unknown policy class "shouting"`, "all_caps, debug_logging, external, llm_judge, noop, regex_block"},
 		},
 		{
 			name:      "invalid config",
@@ -314,11 +314,11 @@ func TestListPolicyTypes(t *testing.T) {
 	var classes []string
 	for _, typ := range resp.GetTypes() {
 		classes = append(classes, typ.GetClass())
-		if typ.GetDescription() == "" || typ.GetConfigSchemaJson() == "" || len(typ.GetAliases()) == 0 {
+		if typ.GetDescription() == "" || typ.GetConfigSchemaJson() == "" || len(typ.GetAliases()) == 0 && typ.GetClass() != "external" {
 			t.Errorf("incomplete policy type %v", typ)
 		}
 	}
-	if want := []string{"all_caps", "debug_logging", "llm_judge", "noop", "regex_block", "serial", "sql_protection", "string_replacement", "tool_call_judge"}; !slices.Equal(classes, want) {
+	if want := []string{"all_caps", "debug_logging", "external", "llm_judge", "noop", "regex_block", "serial", "sql_protection", "string_replacement", "tool_call_judge"}; !slices.Equal(classes, want) {
 		t.Errorf("classes = %v, want %v", classes, want)
 	}
 }
@@ -386,7 +386,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		wantErrIn []string
 	}{
 		{name: "missing file", path: filepath.Join(dir, "absent.yaml"), wantErrIn: []string{"absent.yaml"}},
-		{name: "unknown class", path: write("unknown.yaml", "policy:\n  class: shouting\n"), wantErrIn: []string{"unknown.yaml", `unknown policy class "shouting"`, "all_caps, debug_logging, llm_judge, noop, regex_block"}},
+		{name: "unknown class", path: write("unknown.yaml", "policy:\n  class: shouting\n"), wantErrIn: []string{"unknown.yaml", `unknown policy class "shouting"`, "all_caps, debug_logging, external, llm_judge, noop, regex_block"}},
 		{name: "invalid config", path: write("config.yaml", "policy:\n  class: noop\n  config: {loud: true}\n"), wantErrIn: []string{"config.yaml", `config key "loud"`}},
 		{name: "missing class", path: write("class.yaml", "policy: {}\n"), wantErrIn: []string{"class.yaml", "missing policy.class"}},
 	}

@@ -47,6 +47,13 @@ func send(t *testing.T, e *env, format string, stream bool) outcome {
 	} else {
 		resp, body = e.do(t, http.MethodPost, "/v1/chat/completions", openaiBody(stream, `,"stream_options":{"include_usage":true}`), openaiHeaders)
 	}
+	return reduce(t, format, stream, resp, body)
+}
+
+// reduce validates a response in format (streamed or not) and reduces it
+// to an outcome.
+func reduce(t *testing.T, format string, stream bool, resp *http.Response, body []byte) outcome {
+	t.Helper()
 	o := outcome{status: resp.StatusCode, raw: string(body), callID: resp.Header.Get("X-Call-ID")}
 	if resp.StatusCode != http.StatusOK {
 		return o

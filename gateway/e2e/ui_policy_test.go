@@ -10,7 +10,7 @@ import (
 )
 
 // builtinClasses are the policy classes the control plane ships.
-var builtinClasses = []string{"all_caps", "debug_logging", "llm_judge", "noop", "regex_block",
+var builtinClasses = []string{"all_caps", "debug_logging", "external", "llm_judge", "noop", "regex_block",
 	"serial", "sql_protection", "string_replacement", "tool_call_judge"}
 
 var (

@@ -15,9 +15,13 @@ import (
 // allCapsType describes the all_caps policy.
 func allCapsType() Type {
 	return Type{
-		Class:        "all_caps",
-		Description:  "Uppercases response text, whole and streamed; tool calls, thinking and other blocks are untouched.",
-		Aliases:      []string{"luthien_proxy.policies.all_caps_policy:AllCapsPolicy"},
+		Class:       "all_caps",
+		Description: "Uppercases response text, whole and streamed; tool calls, thinking and other blocks are untouched.",
+		Aliases: []string{
+			earlier + "all_caps_policy:AllCapsPolicy", earlier + "all_caps:AllCapsPolicy",
+			earlier + "anthropic.allcaps:AnthropicAllCapsPolicy", earlierV2 + "all_caps_policy:AllCapsPolicy",
+			earlierV2 + "simple_uppercase_example:SimpleUppercasePolicy",
+		},
 		ConfigSchema: emptySchema,
 		New: func(cfg map[string]any) (Policy, error) {
 			if err := requireEmptyConfig(cfg); err != nil {

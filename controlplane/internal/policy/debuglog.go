@@ -12,9 +12,12 @@ import (
 // debugLoggingType describes the debug_logging policy.
 func debugLoggingType() Type {
 	return Type{
-		Class:        "debug_logging",
-		Description:  "Records every request, response and stream event as policy events and passes everything through unchanged.",
-		Aliases:      []string{"luthien_proxy.policies.debug_logging_policy:DebugLoggingPolicy"},
+		Class:       "debug_logging",
+		Description: "Records every request, response and stream event as policy events and passes everything through unchanged.",
+		Aliases: []string{
+			earlier + "debug_logging_policy:DebugLoggingPolicy", earlier + "anthropic.debug_logging:AnthropicDebugLoggingPolicy",
+			earlierV2 + "debug_logging_policy:DebugLoggingPolicy",
+		},
 		ConfigSchema: emptySchema,
 		New: func(cfg map[string]any) (Policy, error) {
 			if err := requireEmptyConfig(cfg); err != nil {

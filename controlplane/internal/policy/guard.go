@@ -66,6 +66,9 @@ type guarded struct {
 	timeout time.Duration
 }
 
+// Warnings implements Warner for the guarded policy.
+func (g *guarded) Warnings() []string { return Warnings(g.Policy) }
+
 // within runs f under the guard's deadline. A hook that overruns is
 // abandoned (its result discarded), so the deadline holds even for code
 // that does not watch its context. A hook that panics fails with a

@@ -22,6 +22,8 @@ func judgeConfig(url string, extra map[string]any) map[string]any {
 func TestToolCallJudge(t *testing.T) {
 	srv := judgeServer(t, func(prompt string) (int, string) {
 		switch {
+		case strings.Contains(prompt, "silent"):
+			return 200, `{"probability": 0.9}`
 		case strings.Contains(prompt, "rm -rf"):
 			return 200, "```json\n{\"probability\": 0.93, \"explanation\": \"deletes everything\"}\n```"
 		case strings.Contains(prompt, "over-confident"):
@@ -47,6 +49,11 @@ func TestToolCallJudge(t *testing.T) {
 			want: streamResult{text: "pre|p=1.0", stop: "end_turn"}, wantEvents: []string{"policy.tool_call_judge.blocked"}},
 		{name: "judge failure blocks", tools: []testTool{{"Bash", `{"command":"flaky"}`}},
 			want: streamResult{text: "pre|[Tool call `Bash` blocked: policy evaluation unavailable]", stop: "end_turn"}, wantEvents: []string{"policy.tool_call_judge.judge_failed"}},
+		{name: "judge failure renders the configured template", extra: map[string]any{"blocked_message_template": "{tool_name} {tool_arguments} p={probability:.2f}: {explanation}"},
+			tools: []testTool{{"Bash", `{"command":"flaky"}`}},
+			want:  streamResult{text: `pre|Bash {"command":"flaky"} p=1.00: Judge evaluation failed`, stop: "end_turn"}, wantEvents: []string{"policy.tool_call_judge.judge_failed"}},
+		{name: "empty explanation", extra: map[string]any{"blocked_message_template": "[{explanation}]"}, tools: []testTool{{"Bash", `{"command":"silent rm -rf"}`}},
+			want: streamResult{text: "pre|[No explanation provided]", stop: "end_turn"}, wantEvents: []string{"policy.tool_call_judge.blocked"}},
 		{name: "judge failure passes with on_error pass", extra: map[string]any{"on_error": "pass"}, tools: []testTool{{"Bash", `{"command":"flaky"}`}},
 			want: streamResult{text: "pre", tools: []string{`Bash {"command":"flaky"}`}, stop: "tool_use"}, wantEvents: []string{"policy.tool_call_judge.bypassed"}},
 		{name: "parallel calls judged each", tools: []testTool{{"Bash", `{"command":"ls"}`}, {"Bash", `{"command":"rm -rf ~"}`}, {"Read", `{"path":"x"}`}},
@@ -193,7 +200,7 @@ func TestSerialOrder(t *testing.T) {
 }
 
 func TestSerialRequestAndBuilderMembers(t *testing.T) {
-	p := mustBuild(t, "luthien_proxy.policies.serial_policy:SerialPolicy", map[string]any{"policies": []any{
+	p := mustBuild(t, "luthien_proxy.policies.multi_serial_policy:MultiSerialPolicy", map[string]any{"policies": []any{
 		map[string]any{"class": "string_replacement", "config": map[string]any{"replacements": []any{[]any{"a", "b"}}, "apply_to": "request"}},
 		map[string]any{"class": "string_replacement", "config": map[string]any{"replacements": []any{[]any{"b", "c"}}, "apply_to": "both"}},
 		map[string]any{"class": "regex_block", "config": map[string]any{"patterns": []any{"danger"}}},

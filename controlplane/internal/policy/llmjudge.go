@@ -33,10 +33,7 @@ func llmJudgeType(access JudgeAccess) Type {
 	return Type{
 		Class:       "llm_judge",
 		Description: "Asks a judge LLM to check each finished text block and tool call against free-text instructions; the judge passes or replaces each.",
-		Aliases: []string{
-			"luthien_proxy.policies.simple_llm_policy:SimpleLLMPolicy",
-			"luthien_proxy.policies.llm_judge_policy:LLMJudgePolicy",
-		},
+		Legacy:      append([]Legacy{{Name: earlier + "simple_llm_policy:SimpleLLMPolicy", Defaults: simpleLLMDefaults}}, llmPresets...),
 		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["instructions"],"properties":{` + judgeSchemaProperties + `,` +
 			`"instructions":{"type":"string","minLength":1,"description":"what the judge enforces, in plain words"},` +
 			`"max_tokens":{"type":"integer","minimum":1,"default":4096}}}`,

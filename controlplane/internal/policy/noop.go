@@ -12,9 +12,14 @@ const emptySchema = `{"type":"object","properties":{},"additionalProperties":fal
 // noopType describes the noop policy.
 func noopType() Type {
 	return Type{
-		Class:        "noop",
-		Description:  "Passes every request and response through unchanged.",
-		Aliases:      []string{"luthien_proxy.policies.noop_policy:NoOpPolicy"},
+		Class:       "noop",
+		Description: "Passes every request and response through unchanged.",
+		Aliases: []string{
+			earlier + "noop_policy:NoOpPolicy", earlier + "noop:NoOpPolicy",
+			earlier + "simple_noop_policy:SimpleNoOpPolicy", earlier + "anthropic.noop:AnthropicNoOpPolicy",
+			earlierV2 + "noop:NoOpPolicy", earlierV2 + "noop_policy:NoOpPolicy",
+			earlierV2 + "event_based_noop:EventBasedNoOpPolicy", earlierV2 + "event_driven_noop:EventDrivenNoOpPolicy",
+		},
 		ConfigSchema: emptySchema,
 		New: func(cfg map[string]any) (Policy, error) {
 			if err := requireEmptyConfig(cfg); err != nil {

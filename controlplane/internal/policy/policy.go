@@ -170,3 +170,20 @@ type RecorderFunc func(ctx context.Context, ev Event)
 
 // Record calls f.
 func (f RecorderFunc) Record(ctx context.Context, ev Event) { f(ctx, ev) }
+
+// Warner is implemented by policies whose configuration was accepted with
+// a warning (an empty replacements list, an empty chain): configurations
+// the earlier system took as no-ops load here too, and whoever loads them
+// logs what Warnings returns.
+type Warner interface {
+	Warnings() []string
+}
+
+// Warnings returns the configuration warnings of p and of every policy it
+// holds.
+func Warnings(p Policy) []string {
+	if w, ok := p.(Warner); ok {
+		return w.Warnings()
+	}
+	return nil
+}

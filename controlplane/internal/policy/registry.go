@@ -18,9 +18,13 @@ type Type struct {
 	Class string
 	// Description says what the policy does, in one sentence.
 	Description string
-	// Aliases are other names accepted for the class, e.g. the earlier
-	// system's Python class references.
+	// Aliases are other names accepted for the class: the earlier
+	// system's class paths that take this class's configuration as is.
 	Aliases []string
+	// Legacy are the earlier system's class paths whose configuration is
+	// adapted first: its keys renamed, its defaults (or a preset's fixed
+	// configuration) filled in.
+	Legacy []Legacy
 	// ConfigSchema is the JSON Schema of the class's config object.
 	ConfigSchema string
 	// New builds a policy of this class.
@@ -39,11 +43,40 @@ type Type struct {
 	secrets *secretNode
 }
 
+// Legacy is an earlier class path of a class whose configuration differs
+// from the class's own.
+type Legacy struct {
+	// Name is the class path, e.g.
+	// "luthien_proxy.policies.presets.no_yapping:NoYappingPolicy".
+	Name string
+	// Renames maps the earlier configuration's keys to this class's.
+	Renames map[string]string
+	// Defaults fill the keys the configuration leaves out (after the
+	// renames).
+	Defaults map[string]any
+}
+
+// AllAliases returns every other name of the class: its aliases, then its
+// earlier class paths with an adapted configuration.
+func (t Type) AllAliases() []string {
+	out := slices.Clone(t.Aliases)
+	for _, l := range t.Legacy {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
 // Registry maps class names and aliases to policy types. It is immutable
 // after construction and safe for concurrent use.
 type Registry struct {
-	types map[string]Type   // by class
-	names map[string]string // class or alias -> class
+	types map[string]Type  // by class
+	names map[string]alias // class, alias or legacy name -> class
+}
+
+// alias is what a name resolves to.
+type alias struct {
+	class  string
+	legacy *Legacy // nil: the class's configuration as is
 }
 
 // NewRegistry returns a registry of the given types. Class names and
@@ -51,7 +84,7 @@ type Registry struct {
 func NewRegistry(types ...Type) (*Registry, error) {
 	r := &Registry{
 		types: make(map[string]Type, len(types)),
-		names: make(map[string]string, len(types)),
+		names: make(map[string]alias, len(types)),
 	}
 	for _, t := range types {
 		if err := r.add(t); err != nil {
@@ -69,13 +102,19 @@ func (r *Registry) add(t Type) error {
 	if t.New == nil {
 		return fmt.Errorf("new registry: policy type %q has no factory", t.Class)
 	}
-	for _, name := range append([]string{t.Class}, t.Aliases...) {
+	names := append([]string{t.Class}, t.Aliases...)
+	for _, l := range t.Legacy {
+		names = append(names, l.Name)
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
 		if name == "" {
 			return fmt.Errorf("new registry: policy type %q has an empty alias", t.Class)
 		}
-		if prev, ok := r.names[name]; ok {
-			return fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev)
+		if prev, ok := r.names[name]; ok || seen[name] {
+			return fmt.Errorf("new registry: name %q of policy type %q is already taken by %q", name, t.Class, prev.class)
 		}
+		seen[name] = true
 	}
 	if !t.HandlesErrors {
 		schema, err := withGuardSchema(t.ConfigSchema)
@@ -90,7 +129,11 @@ func (r *Registry) add(t Type) error {
 	}
 	t.secrets = secrets
 	for _, name := range append([]string{t.Class}, t.Aliases...) {
-		r.names[name] = t.Class
+		r.names[name] = alias{class: t.Class}
+	}
+	t.Legacy = slices.Clone(t.Legacy)
+	for i := range t.Legacy {
+		r.names[t.Legacy[i].Name] = alias{class: t.Class, legacy: &t.Legacy[i]}
 	}
 	t.Aliases = slices.Clone(t.Aliases)
 	r.types[t.Class] = t
@@ -111,7 +154,7 @@ func Builtin() (*Registry, error) {
 // plane, its judges governed by access.
 func NewBuiltin(access JudgeAccess) (*Registry, error) {
 	r, err := NewRegistry(noopType(), allCapsType(), stringReplacementType(), regexBlockType(),
-		sqlProtectionType(), toolCallJudgeType(access), llmJudgeType(access), debugLoggingType())
+		sqlProtectionType(), toolCallJudgeType(access), llmJudgeType(access), debugLoggingType(), externalType(access))
 	if err != nil {
 		return nil, err
 	}
@@ -127,14 +170,11 @@ func NewBuiltin(access JudgeAccess) (*Registry, error) {
 // class is an error listing the known classes; an invalid configuration is
 // an error naming the offending key and what was expected.
 func (r *Registry) Build(class string, cfg map[string]any) (Policy, error) {
-	t, ok := r.lookup(class)
-	if !ok {
-		return nil, fmt.Errorf("unknown policy class %q (known: %s)", class, strings.Join(r.classes(), ", "))
-	}
-	normalized, err := normalizeConfig(cfg)
+	class, normalized, err := r.Resolve(class, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", t.Class, err)
+		return nil, err
 	}
+	t := r.types[class]
 	if t.HandlesErrors {
 		p, err := t.New(normalized)
 		if err != nil {
@@ -156,24 +196,92 @@ func (r *Registry) Build(class string, cfg map[string]any) (Policy, error) {
 	return &guarded{Policy: p, class: t.Class, onError: onError, timeout: timeout}, nil
 }
 
+// Resolve returns the class a name (a short name, an alias or an earlier
+// class path) stands for and the configuration that class gets: cfg
+// normalized, and for an earlier class path with its keys renamed and its
+// defaults filled in. What is stored of a policy is what Resolve returns,
+// so that a stored policy builds the same without its earlier name.
+func (r *Registry) Resolve(name string, cfg map[string]any) (string, map[string]any, error) {
+	a, ok := r.names[strings.TrimSpace(name)]
+	if !ok {
+		if why, earlier := unported[strings.TrimSpace(name)]; earlier {
+			return "", nil, fmt.Errorf("policy class %q of the earlier system has no counterpart here: %s (docs/MIGRATION.md: an `external` policy runs such a policy beside ours)", name, why)
+		}
+		return "", nil, fmt.Errorf("unknown policy class %q (known: %s)", name, strings.Join(r.classes(), ", "))
+	}
+	normalized, err := normalizeConfig(cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("policy %s: %w", a.class, err)
+	}
+	if a.legacy != nil {
+		if normalized, err = a.legacy.adapt(normalized); err != nil {
+			return "", nil, fmt.Errorf("policy %s (as %s): %w", a.class, a.legacy.Name, err)
+		}
+	}
+	return a.class, normalized, nil
+}
+
+// adapt renames the earlier keys of cfg (which it owns) and fills in the
+// defaults.
+func (l *Legacy) adapt(cfg map[string]any) (map[string]any, error) {
+	for from, to := range l.Renames {
+		v, ok := cfg[from]
+		if !ok {
+			continue
+		}
+		if _, both := cfg[to]; both {
+			return nil, &configError{Key: from, Problem: fmt.Sprintf("given together with %q, which it stands for", to)}
+		}
+		delete(cfg, from)
+		cfg[to] = v
+	}
+	for k, v := range l.Defaults {
+		if _, ok := cfg[k]; !ok {
+			cfg[k] = cloneJSON(v)
+		}
+	}
+	return cfg, nil
+}
+
+// cloneJSON deep-copies a JSON-like value, so that a default handed to a
+// factory is never shared.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, item := range x {
+			out[i] = cloneJSON(item)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, item := range x {
+			out[k] = cloneJSON(item)
+		}
+		return out
+	}
+	return v
+}
+
 // Types lists the registered policy types, sorted by class.
 func (r *Registry) Types() []Type {
 	out := make([]Type, 0, len(r.types))
 	for _, class := range r.classes() {
 		t := r.types[class]
 		t.Aliases = slices.Clone(t.Aliases)
+		t.Legacy = slices.Clone(t.Legacy)
 		out = append(out, t)
 	}
 	return out
 }
 
-// lookup resolves a class name or alias.
+// lookup resolves a class name, alias or earlier class path.
 func (r *Registry) lookup(name string) (Type, bool) {
-	class, ok := r.names[strings.TrimSpace(name)]
+	a, ok := r.names[strings.TrimSpace(name)]
 	if !ok {
 		return Type{}, false
 	}
-	return r.types[class], true
+	return r.types[a.class], true
 }
 
 // classes returns the class names, sorted.

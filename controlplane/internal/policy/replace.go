@@ -23,18 +23,18 @@ func stringReplacementType() Type {
 	return Type{
 		Class:       "string_replacement",
 		Description: "Replaces literal strings in response text (streamed across chunk boundaries) and/or request message text, optionally keeping the source's capitalization.",
-		Aliases:     []string{"luthien_proxy.policies.string_replacement_policy:StringReplacementPolicy"},
-		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["replacements"],"properties":{` +
-			`"replacements":{"type":"array","minItems":1,"items":{"type":"array","items":{"type":"string"},"minItems":2,"maxItems":2},"description":"[from, to] pairs, literal (no regular expressions), tried in order"},` +
+		Aliases: []string{
+			earlier + "string_replacement_policy:StringReplacementPolicy",
+			earlier + "anthropic.string_replacement:AnthropicStringReplacementPolicy",
+		},
+		ConfigSchema: `{"type":"object","additionalProperties":false,"properties":{` +
+			`"replacements":{"type":"array","items":{"type":"array","items":{"type":"string"},"minItems":2,"maxItems":2},"description":"[from, to] pairs, literal (no regular expressions), applied in turn: each pair to the result of the previous one; an empty list changes nothing"},` +
 			`"match_capitalization":{"type":"boolean","default":false,"description":"match any case and give the replacement the source's case pattern"},` +
 			`"apply_to":{"type":"string","enum":["response","request","both"],"default":"response"}}}`,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			p := &stringReplacement{r: &replacer{}}
 			list := s.list("replacements")
-			if s.err == nil && len(list) == 0 {
-				s.fail("replacements", "required: a non-empty list of [from, to] pairs")
-			}
 			for i, item := range list {
 				pair, ok := item.([]any)
 				if !ok || len(pair) != 2 {
@@ -48,10 +48,14 @@ func stringReplacementType() Type {
 					break
 				}
 				if from == "" {
-					s.fail(fmt.Sprintf("replacements[%d]", i), "from must not be empty")
-					break
+					// The earlier system skips such a pair; so do we, saying so.
+					p.warnings = append(p.warnings, fmt.Sprintf("replacements[%d]: from is empty: the pair is skipped", i))
+					continue
 				}
 				p.r.pairs = append(p.r.pairs, replacement{from: from, to: to})
+			}
+			if s.err == nil && len(p.r.pairs) == 0 {
+				p.warnings = append(p.warnings, "replacements: no pair to apply: the policy changes nothing")
 			}
 			p.r.matchCase = s.boolean("match_capitalization", false)
 			applyTo := s.enum("apply_to", applyResponse, applyResponse, applyRequest, applyBoth)
@@ -69,7 +73,11 @@ func stringReplacementType() Type {
 type stringReplacement struct {
 	r                 *replacer
 	request, response bool
+	warnings          []string
 }
+
+// Warnings implements Warner.
+func (p *stringReplacement) Warnings() []string { return p.warnings }
 
 // Name implements Policy.
 func (p *stringReplacement) Name() string { return "string_replacement" }
@@ -77,7 +85,7 @@ func (p *stringReplacement) Name() string { return "string_replacement" }
 // OnRequest replaces in the text of the request's messages when apply_to
 // includes request.
 func (p *stringReplacement) OnRequest(ctx context.Context, call *Call) (RequestResult, error) {
-	if !p.request {
+	if !p.request || len(p.r.pairs) == 0 {
 		return RequestResult{}, nil
 	}
 	body, changed, err := rewriteRequestText(call.Format, call.Request, p.r.replace)
@@ -94,7 +102,7 @@ func (p *stringReplacement) OnRequest(ctx context.Context, call *Call) (RequestR
 // OnResponse replaces in every text block; msg itself when nothing
 // changes.
 func (p *stringReplacement) OnResponse(_ context.Context, _ *Call, msg *cpv1.Message) (*cpv1.Message, error) {
-	if !p.response {
+	if !p.response || len(p.r.pairs) == 0 {
 		return msg, nil
 	}
 	var content []*cpv1.ContentBlock
@@ -123,14 +131,14 @@ func (p *stringReplacement) OnResponse(_ context.Context, _ *Call, msg *cpv1.Mes
 // NewStream returns a stream replacing across chunk boundaries, or a
 // passthrough when only requests are changed.
 func (p *stringReplacement) NewStream(context.Context, *Call) Stream {
-	if !p.response {
+	if !p.InspectsResponse() {
 		return passthroughStream{}
 	}
 	return &replaceStream{r: p.r}
 }
 
 // InspectsResponse reports whether responses are changed.
-func (p *stringReplacement) InspectsResponse() bool { return p.response }
+func (p *stringReplacement) InspectsResponse() bool { return p.response && len(p.r.pairs) > 0 }
 
 // replaceStream replaces in the text blocks of one streamed response. Text
 // that could begin a match is held back (at most the longest from, less
@@ -150,7 +158,7 @@ func (s *replaceStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (Emit, 
 		if t == nil {
 			return Emit{Events: append(out, ev)}, nil
 		}
-		s.index, s.text = e.ContentBlockStart.GetIndex(), &textStream{r: s.r}
+		s.index, s.text = e.ContentBlockStart.GetIndex(), newTextStream(s.r)
 		if emitted := s.text.push(t.GetText()); emitted != t.GetText() {
 			c := proto.CloneOf(ev)
 			c.GetContentBlockStart().GetBlock().GetText().Text = emitted
@@ -162,10 +170,10 @@ func (s *replaceStream) OnEvent(_ context.Context, ev *cpv1.StreamEvent) (Emit, 
 		if s.text == nil || td == nil || e.ContentBlockDelta.GetIndex() != s.index {
 			return Emit{Events: []*cpv1.StreamEvent{ev}}, nil
 		}
-		heldBefore := s.text.held != ""
+		heldBefore := s.text.holding()
 		emitted := s.text.push(td.GetText())
 		switch {
-		case emitted == td.GetText() && !heldBefore && s.text.held == "":
+		case emitted == td.GetText() && !heldBefore && !s.text.holding():
 			return Emit{Events: []*cpv1.StreamEvent{ev}}, nil
 		case emitted == "":
 			return Emit{}, nil

@@ -49,25 +49,25 @@ func equalFold(a, b rune) bool {
 	return strings.EqualFold(string(a), string(b))
 }
 
-// scan replaces in s. Unless final, it stops where a pair could still
-// match with more text and returns that tail as rest, to be scanned again
-// with what follows. Pairs are tried in order; the first that matches
-// wins.
-func (r *replacer) scan(s string, final bool) (out, rest string) {
+// scanPair replaces one pair in s, left to right without overlaps (the
+// earlier system's str.replace, or its case-insensitive re.sub). Unless
+// final, it stops where the pair could still match with more text and
+// returns that tail as rest, to be scanned again with what follows.
+func (r *replacer) scanPair(s string, p replacement, final bool) (out, rest string) {
+	if !r.matchCase {
+		return scanLiteral(s, p.from, p.to, final)
+	}
 	var sb strings.Builder
 	i := 0
-outer:
 	for i < len(s) {
-		for _, p := range r.pairs {
-			res, n := r.matchAt(s[i:], p.from)
-			switch {
-			case res == fullMatch:
-				sb.WriteString(r.convert(s[i:i+n], p.to))
-				i += n
-				continue outer
-			case res == partialMatch && !final:
-				return sb.String(), s[i:]
-			}
+		res, n := r.matchAt(s[i:], p.from)
+		switch {
+		case res == fullMatch:
+			sb.WriteString(r.convert(s[i:i+n], p.to))
+			i += n
+			continue
+		case res == partialMatch && !final:
+			return sb.String(), s[i:]
 		}
 		_, size := utf8.DecodeRuneInString(s[i:])
 		sb.WriteString(s[i : i+size])
@@ -76,10 +76,54 @@ outer:
 	return sb.String(), ""
 }
 
-// replace replaces in a whole text.
+// scanLiteral is scanPair for a case-sensitive pair.
+func scanLiteral(s, from, to string, final bool) (out, rest string) {
+	if !strings.Contains(s, from) && (final || !endsWithPrefix(s, from)) {
+		return s, ""
+	}
+	var sb strings.Builder
+	for {
+		j := strings.Index(s, from)
+		if j < 0 {
+			break
+		}
+		sb.WriteString(s[:j])
+		sb.WriteString(to)
+		s = s[j+len(from):]
+	}
+	if final {
+		sb.WriteString(s)
+		return sb.String(), ""
+	}
+	k := len(s)
+	for cut := max(0, len(s)-len(from)+1); cut < len(s); cut++ {
+		if utf8.RuneStart(s[cut]) && strings.HasPrefix(from, s[cut:]) {
+			k = cut
+			break
+		}
+	}
+	sb.WriteString(s[:k])
+	return sb.String(), s[k:]
+}
+
+// endsWithPrefix reports whether s ends with a proper prefix of from.
+func endsWithPrefix(s, from string) bool {
+	for n := min(len(s), len(from)-1); n > 0; n-- {
+		if strings.HasPrefix(from, s[len(s)-n:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// replace replaces in a whole text: each pair in turn, on the result of
+// the previous one, as the earlier system did (pairs ["foo","barbar"]
+// then ["bar","y"] turn "foobar" into "yyy").
 func (r *replacer) replace(s string) string {
-	out, _ := r.scan(s, true)
-	return out
+	for _, p := range r.pairs {
+		s, _ = r.scanPair(s, p, true)
+	}
+	return s
 }
 
 // convert returns to with the capitalization of src when matchCase is set:
@@ -130,23 +174,44 @@ func (r *replacer) convert(src, to string) string {
 	return string(out)
 }
 
-// textStream replaces in one streamed text block: text that could be the
-// start of a match is held back until the next delta or the block's end.
+// textStream replaces in one streamed text block. The pairs form a
+// pipeline: what one pair emits is the next pair's input, and each pair
+// holds back the text that could still begin its match (at most its from,
+// less one character) until the next delta or the block's end.
 type textStream struct {
 	r    *replacer
-	held string
+	held []string // per pair
+}
+
+// newTextStream returns the state of one text block.
+func newTextStream(r *replacer) *textStream {
+	return &textStream{r: r, held: make([]string, len(r.pairs))}
 }
 
 // push takes the next text and returns what can be emitted now.
 func (t *textStream) push(s string) string {
-	out, rest := t.r.scan(t.held+s, false)
-	t.held = rest
-	return out
+	for i, p := range t.r.pairs {
+		s, t.held[i] = t.r.scanPair(t.held[i]+s, p, false)
+	}
+	return s
+}
+
+// holding reports whether any pair holds text back.
+func (t *textStream) holding() bool {
+	for _, h := range t.held {
+		if h != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // flush returns the held text, replaced as far as it matches.
 func (t *textStream) flush() string {
-	out := t.r.replace(t.held)
-	t.held = ""
-	return out
+	s := ""
+	for i, p := range t.r.pairs {
+		s, _ = t.r.scanPair(t.held[i]+s, p, true)
+		t.held[i] = ""
+	}
+	return s
 }

@@ -9,12 +9,17 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// rewriteRequestText applies fn to the text of every message of a request
-// body in the client's format: a string content, or the text of each text
-// part (Anthropic {"type":"text","text":...} blocks, OpenAI
-// {"type":"text","text":...} parts). Everything else is kept, with its key
-// order; changed reports whether any text changed (body is then nil when
-// not).
+// rewriteRequestText applies fn to every text a request body in the
+// client's format holds for the model to read: the Anthropic top-level
+// system (a string or text blocks); each message's content, when a string;
+// each text block or part ({"type":"text","text":...}, both formats); and
+// the content of every other block that has one, at any depth — Anthropic
+// tool_result content as a string or as blocks, and OpenAI tool messages,
+// whose content is a message content like any other. Tool calls (tool_use
+// input, tool_calls arguments), images, documents and thinking blocks
+// (whose signatures a change would break) are kept, as is everything else,
+// with its key order. changed reports whether any text changed (body is
+// then nil when not).
 func rewriteRequestText(format cpv1.ClientFormat, body []byte, fn func(string) string) (out []byte, changed bool, err error) {
 	switch format {
 	case cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES, cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT:
@@ -25,9 +30,22 @@ func rewriteRequestText(format cpv1.ClientFormat, body []byte, fn func(string) s
 	if err := top.decode(body); err != nil {
 		return nil, false, fmt.Errorf("rewrite request: %w", err)
 	}
+	if system, ok := top.get("system"); ok && format == cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES {
+		newSystem, c, err := rewriteContent(system, fn)
+		if err != nil {
+			return nil, false, fmt.Errorf("rewrite request: system: %w", err)
+		}
+		if c {
+			top.set("system", newSystem)
+			changed = true
+		}
+	}
 	rawMsgs, ok := top.get("messages")
 	if !ok {
-		return nil, false, nil
+		if !changed {
+			return nil, false, nil
+		}
+		return top.encode(), true, nil
 	}
 	var msgs []json.RawMessage
 	if err := json.Unmarshal(rawMsgs, &msgs); err != nil {
@@ -59,8 +77,22 @@ func rewriteRequestText(format cpv1.ClientFormat, body []byte, fn func(string) s
 	return top.encode(), true, nil
 }
 
+// maxContentDepth bounds how deep rewriteContent follows nested content,
+// so that a crafted request cannot exhaust the stack (encoding/json allows
+// 10000 levels).
+const maxContentDepth = 32
+
 // rewriteContent rewrites a message content: a string or a list of parts.
 func rewriteContent(content json.RawMessage, fn func(string) string) (json.RawMessage, bool, error) {
+	return rewriteContentAt(content, fn, 0)
+}
+
+// rewriteContentAt rewrites a content at nesting depth depth: a string, or
+// a list of blocks whose texts, and nested contents, it rewrites.
+func rewriteContentAt(content json.RawMessage, fn func(string) string, depth int) (json.RawMessage, bool, error) {
+	if depth > maxContentDepth {
+		return nil, false, fmt.Errorf("content nested deeper than %d levels", maxContentDepth)
+	}
 	trimmed := bytes.TrimSpace(content)
 	if len(trimmed) == 0 {
 		return content, false, nil
@@ -90,6 +122,19 @@ func rewriteContent(content json.RawMessage, fn func(string) string) (json.RawMe
 			typ, _ := part.get("type")
 			text, ok := part.get("text")
 			if !ok || string(bytes.TrimSpace(typ)) != `"text"` {
+				inner, has := part.get("content")
+				if !has {
+					continue
+				}
+				newInner, c, err := rewriteContentAt(inner, fn, depth+1)
+				if err != nil {
+					return nil, false, fmt.Errorf("[%d].content: %w", i, err)
+				}
+				if c {
+					part.set("content", newInner)
+					parts[i] = part.encode()
+					changed = true
+				}
 				continue
 			}
 			var s string

@@ -44,7 +44,7 @@ func TestRedact(t *testing.T) {
 	cfg := map[string]any{"policies": []any{
 		map[string]any{"class": "regex_block", "config": map[string]any{"patterns": []any{"rm"}}},
 		judgeMember("tool_call_judge", "http://a/v1", "sk-one"),
-		map[string]any{"class": "luthien_proxy.policies.serial_policy:SerialPolicy", "config": map[string]any{"policies": []any{
+		map[string]any{"class": "luthien_proxy.policies.multi_serial_policy:MultiSerialPolicy", "config": map[string]any{"policies": []any{
 			judgeMember("llm_judge", "http://b/v1", "sk-two"),
 			map[string]any{"class": "llm_judge", "config": map[string]any{"instructions": "x", "api_key": ""}},
 		}}},

@@ -13,23 +13,21 @@ func serialType(r *Registry) Type {
 	return Type{
 		Class:       "serial",
 		Description: "Chains policies: requests go through them in order, and every event one emits goes through the next; order matters.",
-		Aliases: []string{
-			"luthien_proxy.policies.serial_policy:SerialPolicy",
-			"luthien_proxy.policies.multi_serial_policy:MultiSerialPolicy",
-		},
-		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["policies"],"properties":{` +
-			`"policies":{"type":"array","minItems":1,"items":{"type":"object","x-policy":true,"required":["class"],"additionalProperties":false,"properties":{` +
-			`"class":{"type":"string","description":"a policy class or alias"},"config":{"type":"object"}}},"description":"the chain, first applied first"}}}`,
+		Aliases:     []string{"luthien_proxy.policies.multi_serial_policy:MultiSerialPolicy"},
+		ConfigSchema: `{"type":"object","additionalProperties":false,"properties":{` +
+			`"policies":{"type":"array","items":{"type":"object","x-policy":true,"required":["class"],"additionalProperties":false,"properties":{` +
+			`"class":{"type":"string","description":"a policy class or alias"},"config":{"type":"object"}}},"description":"the chain, first applied first; an empty chain changes nothing"}}}`,
 		New: func(cfg map[string]any) (Policy, error) {
 			s := newSettings(cfg)
 			list := s.list("policies")
-			if s.err == nil && len(list) == 0 {
-				s.fail("policies", "required: a non-empty list of {class, config}")
-			}
 			if err := s.done(); err != nil {
 				return nil, err
 			}
 			p := &serial{}
+			if len(list) == 0 {
+				// The earlier system runs an empty chain as a no-op.
+				p.warnings = []string{"policies: the chain is empty: the policy changes nothing"}
+			}
 			for i, item := range list {
 				key := fmt.Sprintf("policies[%d]", i)
 				m, ok := item.(map[string]any)
@@ -58,6 +56,9 @@ func serialType(r *Registry) Type {
 					return nil, fmt.Errorf("%s: %w", key, err)
 				}
 				p.members = append(p.members, member)
+				for _, w := range Warnings(member) {
+					p.warnings = append(p.warnings, key+": "+w)
+				}
 			}
 			return p, nil
 		},
@@ -66,8 +67,12 @@ func serialType(r *Registry) Type {
 
 // serial runs its members in order.
 type serial struct {
-	members []Policy
+	members  []Policy
+	warnings []string
 }
+
+// Warnings implements Warner: the chain's own and its members'.
+func (p *serial) Warnings() []string { return p.warnings }
 
 // Name implements Policy.
 func (p *serial) Name() string { return "serial" }

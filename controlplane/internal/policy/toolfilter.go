@@ -18,10 +18,7 @@ func regexBlockType() Type {
 	return Type{
 		Class:       "regex_block",
 		Description: "Blocks tool calls whose command or arguments match a pattern (case-insensitive); a blocked call becomes a text notice.",
-		Aliases: []string{
-			"luthien_proxy.policies.regex_block_policy:RegexBlockPolicy",
-			"luthien_proxy.policies.regex_block:RegexBlockPolicy",
-		},
+		Legacy:      []Legacy{dogfoodSafety},
 		ConfigSchema: `{"type":"object","additionalProperties":false,"required":["patterns"],"properties":{` +
 			`"patterns":{"type":"array","items":{"type":"string","format":"regex"},"minItems":1,"description":"regular expressions (RE2 syntax, matched case-insensitively) against the command or the arguments"},` +
 			`"tool_names":{"type":"array","items":{"type":"string"},"description":"tools checked (case-insensitive); empty checks every tool"},` +
@@ -147,7 +144,7 @@ func sqlProtectionType() Type {
 	return Type{
 		Class:        "sql_protection",
 		Description:  "Blocks SQL tool calls (tools named like sql or execute) whose query drops, truncates or deletes (DROP TABLE, DROP DATABASE, TRUNCATE TABLE, DELETE FROM).",
-		Aliases:      []string{"luthien_proxy.policies.sql_protection_policy:SQLProtectionPolicy"},
+		Aliases:      []string{earlier + "sql_protection:SQLProtectionPolicy"},
 		ConfigSchema: emptySchema,
 		New: func(cfg map[string]any) (Policy, error) {
 			if err := requireEmptyConfig(cfg); err != nil {

@@ -74,7 +74,7 @@ func TestRegexBlockDefaultMessageTruncates(t *testing.T) {
 }
 
 func TestSQLProtection(t *testing.T) {
-	p := mustBuild(t, "luthien_proxy.policies.sql_protection_policy:SQLProtectionPolicy", nil)
+	p := mustBuild(t, "luthien_proxy.policies.sql_protection:SQLProtectionPolicy", nil)
 	const blocked = "⛔ BLOCKED: Tool call 'execute_sql' was blocked because it attempted a harmful SQL operation."
 	for _, tt := range []struct {
 		name  string
@@ -132,4 +132,16 @@ func TestPresets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A response that says tool_use but holds no tool call ends with
+// end_turn, streamed and whole: upstream sent none, or every one was
+// blocked.
+func TestStopReasonWithoutToolCalls(t *testing.T) {
+	p := mustBuild(t, "regex_block", map[string]any{"patterns": []any{"rm"}})
+	checkBoth(t, p, "pre", nil, "tool_use", streamResult{text: "pre", stop: "end_turn"})
+	checkBoth(t, p, "pre", []testTool{{"Bash", `{"command":"rm x"}`}}, "tool_use", streamResult{
+		text: "pre|⛔ BLOCKED: Tool call 'Bash' was blocked by policy: its command matched the pattern 'rm'. Command: rm x", stop: "end_turn"})
+	checkBoth(t, p, "pre", []testTool{{"Bash", `{"command":"ls"}`}}, "tool_use", streamResult{
+		text: "pre", tools: []string{`Bash {"command":"ls"}`}, stop: "tool_use"})
 }

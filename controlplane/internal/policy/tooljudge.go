@@ -28,7 +28,12 @@ func toolCallJudgeType(access JudgeAccess) Type {
 	return Type{
 		Class:       "tool_call_judge",
 		Description: "Asks a judge LLM how likely each tool call is harmful and blocks it at or above a threshold; a judge failure blocks (fail-secure) unless on_error is pass.",
-		Aliases:     []string{"luthien_proxy.policies.tool_call_judge_policy:ToolCallJudgePolicy"},
+		Aliases: []string{
+			earlier + "tool_call_judge_policy:ToolCallJudgePolicy", earlier + "tool_call_judge:LLMJudgeToolPolicy",
+			earlier + "anthropic.tool_call_judge:AnthropicToolCallJudgePolicy",
+			earlierV2 + "tool_call_judge:ToolCallJudgePolicy", earlierV2 + "tool_call_judge_policy:ToolCallJudgePolicy",
+			earlierV2 + "tool_call_judge_v3:ToolCallJudgeV3Policy", earlierV2 + "event_driven_tool_call_judge:EventDrivenToolCallJudgePolicy",
+		},
 		ConfigSchema: `{"type":"object","additionalProperties":false,"properties":{` + judgeSchemaProperties + `,` +
 			`"max_tokens":{"type":"integer","minimum":1,"default":256},` +
 			`"probability_threshold":{"type":"number","minimum":0,"maximum":1,"default":0.6,"description":"block when the judge's probability is at least this"},` +
@@ -42,7 +47,7 @@ func toolCallJudgeType(access JudgeAccess) Type {
 				client:       judgeSettings(s, access, 256, 2),
 				threshold:    s.number("probability_threshold", 0.6, 0, 1),
 				instructions: s.str("judge_instructions", defaultJudgeInstructions),
-				template:     s.str("blocked_message_template", defaultBlockedTemplate),
+				template:     s.str("blocked_message_template", ""),
 				onError:      s.enum("on_error", onErrorBlock, onErrorBlock, onErrorPass),
 			}
 			if err := s.done(); err != nil {
@@ -60,8 +65,36 @@ type toolCallJudge struct {
 	client       *llm.Client
 	threshold    float64
 	instructions string
-	template     string
+	template     string // the configured blocked_message_template; "" when none
 	onError      string
+}
+
+// Notice details of a block made because the judge failed, as the earlier
+// system rendered them into the template. The error itself is not shown
+// to the client (it can name the judge's endpoint); the event has it.
+const (
+	judgeFailedExplanation = "Judge evaluation failed"
+	noExplanation          = "No explanation provided"
+)
+
+// notice renders the notice replacing a blocked tool call: the configured
+// template, or the default one; a block for a judge failure without a
+// configured template shows the fixed unavailable notice.
+func (j *toolCallJudge) notice(tool *cpv1.ToolUseBlock, probability float64, explanation string, failed bool) string {
+	template := j.template
+	if template == "" {
+		if failed {
+			return stream.UnavailableNotice(tool.GetName())
+		}
+		template = defaultBlockedTemplate
+	}
+	if explanation == "" {
+		explanation = noExplanation
+	}
+	return formatTemplate(template, map[string]any{
+		"tool_name": tool.GetName(), "tool_arguments": argumentsText(tool.GetInputJson()),
+		"probability": probability, "explanation": explanation,
+	})
 }
 
 // verdict is the judge's answer on one tool call.
@@ -112,7 +145,7 @@ func (d *toolJudgeDecider) DecideTools(ctx context.Context, tools []*stream.Bloc
 			// own) still must not end the process: the tool is blocked.
 			defer func() {
 				if recover() != nil {
-					out[i] = stream.ReplaceWithText(stream.UnavailableNotice(t.Tool().GetName()))
+					out[i] = stream.ReplaceWithText(d.j.notice(t.Tool(), 1, judgeFailedExplanation, true))
 				}
 			}()
 			out[i] = d.decide(ctx, t.Tool())
@@ -134,7 +167,7 @@ func (d *toolJudgeDecider) decide(ctx context.Context, tool *cpv1.ToolUseBlock) 
 			return stream.KeepBlock()
 		}
 		d.call.Record(ctx, "policy."+class+".judge_failed", base)
-		return stream.ReplaceWithText(stream.UnavailableNotice(tool.GetName()))
+		return stream.ReplaceWithText(d.j.notice(tool, 1, judgeFailedExplanation, true))
 	}
 	base["probability"] = *v.Probability
 	base["explanation"] = v.Explanation
@@ -144,10 +177,7 @@ func (d *toolJudgeDecider) decide(ctx context.Context, tool *cpv1.ToolUseBlock) 
 		return stream.KeepBlock()
 	}
 	d.call.Record(ctx, "policy."+class+".blocked", base)
-	return stream.ReplaceWithText(formatTemplate(d.j.template, map[string]any{
-		"tool_name": tool.GetName(), "tool_arguments": argumentsText(tool.GetInputJson()),
-		"probability": *v.Probability, "explanation": v.Explanation,
-	}))
+	return stream.ReplaceWithText(d.j.notice(tool, *v.Probability, v.Explanation, false))
 }
 
 // argumentsText renders tool arguments for prompts and notices.

@@ -226,7 +226,7 @@ func (s *AdminService) ListPolicyTypes(context.Context, *cpv1.ListPolicyTypesReq
 			Class:            t.Class,
 			Description:      t.Description,
 			ConfigSchemaJson: t.ConfigSchema,
-			Aliases:          t.Aliases,
+			Aliases:          t.AllAliases(),
 		})
 	}
 	return out, nil

@@ -19,6 +19,10 @@ import (
 // class is invalid.
 type classBuilder map[string]policy.Policy
 
+func (b classBuilder) Resolve(class string, cfg map[string]any) (string, map[string]any, error) {
+	return class, cfg, nil
+}
+
 func (b classBuilder) Build(class string, _ map[string]any) (policy.Policy, error) {
 	p, ok := b[class]
 	if !ok {

@@ -87,6 +87,10 @@ func (s *fakeStream) OnEnd(_ context.Context, upstreamErr string) (policy.Emit, 
 // fakeBuilder builds its one policy for any class but "invalid".
 type fakeBuilder struct{ p policy.Policy }
 
+func (b fakeBuilder) Resolve(class string, cfg map[string]any) (string, map[string]any, error) {
+	return class, cfg, nil
+}
+
 func (b fakeBuilder) Build(class string, _ map[string]any) (policy.Policy, error) {
 	if class == "invalid" {
 		return nil, errors.New("invalid class")

@@ -39,6 +39,10 @@ const MemoryHistorySize = 100
 // configuration, validating both.
 type Builder interface {
 	Build(class string, cfg map[string]any) (policy.Policy, error)
+	// Resolve returns the class a name stands for and the configuration
+	// it builds with (an earlier class path's adapted), which is what the
+	// store keeps.
+	Resolve(class string, cfg map[string]any) (string, map[string]any, error)
 }
 
 // Active is one activation of a policy. It is immutable.
@@ -152,6 +156,10 @@ func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
 
 // build builds an activation.
 func (s *Store) build(class string, cfg map[string]any, revision string, at time.Time, changedBy string) (*Active, error) {
+	class, cfg, err := s.builder.Resolve(class, cfg)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.builder.Build(class, cfg)
 	if err != nil {
 		return nil, err
@@ -178,6 +186,9 @@ func (s *Store) Install(a *Active) {
 	if _, known := s.byRevision[a.Revision]; !known {
 		s.order = append(s.order, a.Revision)
 		s.history.add(a.desc)
+		if ws := policy.Warnings(a.Policy); len(ws) > 0 {
+			s.logger.Warn("policy configuration accepted with warnings", "policy", a.Policy.Name(), "revision", a.Revision, "warnings", ws)
+		}
 		if len(a.inlineSecrets) > 0 {
 			s.logger.Warn("policy gives secrets inline: they are stored in the database and announced to the replicas as given; name an environment variable with api_key_env instead",
 				"policy", a.Policy.Name(), "revision", a.Revision, "keys", a.inlineSecrets)

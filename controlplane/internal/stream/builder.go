@@ -28,11 +28,10 @@ type Builder struct {
 	stopped  bool // message_stop emitted
 	failed   bool // an error event passed: nothing more is emitted
 
-	next       uint32 // next output index
-	open       *openBlock
-	slots      []slot   // the tool section, in order
-	heldOrder  []*Block // held tool calls, in input order
-	inputTools int      // tool_use blocks seen in the input
+	next      uint32 // next output index
+	open      *openBlock
+	slots     []slot   // the tool section, in order
+	heldOrder []*Block // held tool calls, in input order
 }
 
 // openBlock is the input block between its start and its stop.
@@ -130,7 +129,6 @@ func (b *Builder) blockStart(ctx context.Context, ev *cpv1.StreamEvent, start *c
 	ob := &openBlock{index: start.GetIndex()}
 	switch {
 	case block.GetToolUse() != nil:
-		b.inputTools++
 		ob.held = &Block{Index: ob.index, Content: proto.CloneOf(block), events: []*cpv1.StreamEvent{ev}}
 		ob.text = append(ob.text, block.GetToolUse().GetInputJson()...)
 	case b.opts.HoldText && block.GetText() != nil:
@@ -249,7 +247,7 @@ func (b *Builder) finish(ctx context.Context, md *cpv1.StreamEvent) ([]*cpv1.Str
 		}
 		md = &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{StopReason: stop}}}
 	}
-	if want := finalStopReason(md.GetMessageDelta().GetStopReason(), b.inputTools, len(p.tools)); want != md.GetMessageDelta().GetStopReason() {
+	if want := finalStopReason(md.GetMessageDelta().GetStopReason(), len(p.tools)); want != md.GetMessageDelta().GetStopReason() {
 		md = proto.CloneOf(md)
 		md.GetMessageDelta().StopReason = want
 	}
@@ -345,15 +343,13 @@ func blockIndex(ev *cpv1.StreamEvent) (uint32, bool) {
 // semantics as a Builder on its stream: held text blocks are decided in
 // place, tool calls together at the end; notices go before the tool
 // calls, tool calls last; stop_reason tool_use becomes end_turn when
-// every tool call was blocked. It returns msg itself when nothing changes.
+// no tool call is left. It returns msg itself when nothing changes.
 func ApplyMessage(ctx context.Context, d Decider, opts Options, msg *cpv1.Message) (*cpv1.Message, error) {
 	var content []*cpv1.ContentBlock
 	var slots []slot
-	inputTools := 0
 	for i, block := range msg.GetContent() {
 		switch {
 		case block.GetToolUse() != nil:
-			inputTools++
 			slots = append(slots, slot{held: &Block{Index: uint32(i), Content: block}})
 		case opts.HoldText && block.GetText() != nil:
 			dec, err := d.DecideBlock(ctx, &Block{Index: uint32(i), Content: block})
@@ -391,7 +387,7 @@ func ApplyMessage(ctx context.Context, d Decider, opts Options, msg *cpv1.Messag
 			content = append(content, t.block)
 		}
 	}
-	stop := finalStopReason(msg.GetStopReason(), inputTools, len(p.tools))
+	stop := finalStopReason(msg.GetStopReason(), len(p.tools))
 	if stop == msg.GetStopReason() && slices.Equal(content, msg.GetContent()) {
 		return msg, nil
 	}

@@ -26,6 +26,7 @@ type clientWriter struct {
 	table    *eventTable
 	rec      *streamRecord
 	tl       *record.Timeline
+	stop     toolStop
 	started  bool // headers sent
 	wrote    bool // at least one event written
 	dirty    bool // written since the last flush
@@ -67,6 +68,17 @@ func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
 		}
 		if len(cw.pendingEvs) == len(u.evs) {
 			cw.pending, cw.pendingEvs = nil, cw.pendingEvs[:0]
+			if _, fixed := cw.stop.check(u.evs); fixed {
+				// A tool_use stop without a tool call (stopreason.go):
+				// event re-checks and rewrites it.
+				cw.stop.tools = false
+				for _, e := range u.evs {
+					if err := cw.event(e, record.Reencoded); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			cw.start()
 			cw.wrote, cw.dirty = true, true
 			if cw.rec != nil {
@@ -88,7 +100,11 @@ func (cw *clientWriter) output(out *cpv1.StreamOutput) error {
 }
 
 // event encodes one event from src, with its upstream event as template.
+// A tool_use stop without a tool call before it goes out as end_turn.
 func (cw *clientWriter) event(ev *cpv1.StreamEvent, src record.Source) error {
+	if out, fixed := cw.stop.check([]*cpv1.StreamEvent{ev}); fixed {
+		ev, src = out[0], record.FromGateway
+	}
 	var template []byte
 	if _, u := cw.table.get(ev.GetSeq()); u != nil {
 		template = u.raw
