@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -83,6 +85,14 @@ type Config struct {
 	// gateway, needs none). The check depends on this setting alone, not on
 	// how the server is reached.
 	Token string
+	// Metrics, when set, receives the control plane's metrics: policy
+	// decisions and latency, the write queue, the response cache, the
+	// activity feed and the gRPC server's calls (README, "Metrics and
+	// tracing"). A registerer takes one server's metrics only.
+	Metrics prometheus.Registerer
+	// TracerProvider, when set, traces every gRPC call but health checks,
+	// joining the caller's trace (W3C trace context in the metadata).
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the control plane: the policy services, the admin service and
@@ -98,6 +108,7 @@ type Server struct {
 	health    *health.Server
 	recording *recording
 	conns     *connections
+	telemetry telemetry
 	closeOnce sync.Once
 	closeErr  error
 	// stopReplica stops listening for policy changes and closes the
@@ -172,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 	for _, name := range servedServices {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	return &Server{
+	s := &Server{
 		logger:      logger,
 		auth:        newTokenAuth(cfg.Token),
 		policies:    service.NewCachingPolicyService(service.NewPolicyService(store, logger, recorder), responses),
@@ -184,7 +195,12 @@ func New(cfg Config) (*Server, error) {
 		stopReplica: stopReplica,
 		recording:   rec,
 		conns:       conns,
-	}, nil
+	}
+	if err := s.instrument(cfg, registry); err != nil {
+		_ = s.Close(context.Background()) // nothing is queued yet
+		return nil, fmt.Errorf("new control plane: %w", err)
+	}
+	return s, nil
 }
 
 // Register registers every service of the control plane (policy, policy
@@ -199,8 +215,9 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 }
 
 // NewGRPCServer returns a gRPC server with every interceptor chained
-// (logging, panic recovery, then the token check when Config.Token is
-// set), the services registered and server reflection enabled. opts are
+// (metrics with Config.Metrics, logging, panic recovery, then the token
+// check when Config.Token is set), tracing with Config.TracerProvider,
+// the services registered and server reflection enabled. opts are
 // applied after the server's own options (transport credentials among
 // them: TLS is the listener's business, see cmd/controlplane).
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -209,6 +226,7 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	if s.auth != nil {
 		unary, stream = append(unary, authUnary(s.auth)), append(stream, authStream(s.auth))
 	}
+	unary, stream = s.telemetry.interceptors(unary, stream)
 	base := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -217,6 +235,7 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 		// instead of a new goroutine and its stack growth.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
+	base = append(base, s.telemetry.serverOptions()...)
 	gs := grpc.NewServer(append(base, opts...)...)
 	s.Register(gs)
 	reflection.Register(gs)

@@ -34,6 +34,8 @@ const (
 	envToken        = "LUTHIEN_CONTROL_PLANE_TOKEN"
 	envTokenFile    = "LUTHIEN_CONTROL_PLANE_TOKEN_FILE"
 	envInsecure     = "LUTHIEN_GRPC_INSECURE"
+	envLogFormat    = "LUTHIEN_LOG_FORMAT"
+	envMetricsAddr  = "LUTHIEN_METRICS_ADDR"
 )
 
 // config is the binary's configuration, loaded once at start-up.
@@ -44,6 +46,11 @@ type config struct {
 	policyConfig string
 	// logLevel is the minimum level logged.
 	logLevel slog.Level
+	// logFormat is text or json.
+	logFormat string
+	// metricsAddr is where /metrics is served over HTTP; empty: nowhere
+	// (metrics.go).
+	metricsAddr string
 	// databaseURL is the PostgreSQL database; empty: in-memory store.
 	databaseURL string
 	// redisURL is the Redis server; empty: in-process feed and cache.
@@ -92,12 +99,16 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	tlsClientCA := envOr(getenv, envTLSClientCA, "")
 	tokenFile := envOr(getenv, envTokenFile, "")
 	insecure := envOr(getenv, envInsecure, "")
+	logFormat := envOr(getenv, envLogFormat, server.LogText)
+	metricsAddr := envOr(getenv, envMetricsAddr, "")
 
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&grpcAddr, "grpc-addr", grpcAddr, "gRPC listen address, host:port (env "+envGRPCAddr+")")
 	fs.StringVar(&policyConfig, "policy-config", policyConfig, "policy configuration file (YAML); empty runs noop (env "+envPolicyConfig+")")
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn or error (env "+envLogLevel+")")
+	fs.StringVar(&logFormat, "log-format", logFormat, "log format: text or json (env "+envLogFormat+")")
+	fs.StringVar(&metricsAddr, "metrics-addr", metricsAddr, "host:port serving Prometheus metrics at /metrics, with the gRPC port's TLS and token; empty: off (env "+envMetricsAddr+")")
 	fs.StringVar(&databaseURL, "database-url", databaseURL, "PostgreSQL URL; empty keeps calls in memory (env "+envDatabaseURL+")")
 	fs.StringVar(&redisURL, "redis-url", redisURL, "Redis URL for the shared activity feed and response cache; empty keeps them in-process (env "+envRedisURL+")")
 	fs.StringVar(&redisPrefix, "redis-prefix", redisPrefix, "prefix of Redis keys and channels (env "+envRedisPrefix+")")
@@ -115,6 +126,7 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), linkUsage)
 		fmt.Fprint(fs.Output(), judgeUsage)
+		fmt.Fprint(fs.Output(), tracingUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -124,7 +136,8 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	}
 
 	cfg := config{grpcAddr: grpcAddr, policyConfig: policyConfig, databaseURL: databaseURL, redisURL: redisURL,
-		redisPrefix: redisPrefix, cacheMode: cacheMode, tlsCert: tlsCert, tlsKey: tlsKey, tlsClientCA: tlsClientCA}
+		redisPrefix: redisPrefix, cacheMode: cacheMode, tlsCert: tlsCert, tlsKey: tlsKey, tlsClientCA: tlsClientCA,
+		logFormat: logFormat, metricsAddr: metricsAddr}
 	var err error
 	if cfg.retentionDays, err = strconv.Atoi(retention); err != nil || cfg.retentionDays < 0 {
 		return config{}, fmt.Errorf("invalid -retention-days (%s) %q: want a whole number of days, 0 or more", envRetention, retention)
@@ -140,6 +153,14 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	}
 	if err := validateAddr(grpcAddr); err != nil {
 		return config{}, fmt.Errorf("invalid -grpc-addr (%s) %q: %w", envGRPCAddr, grpcAddr, err)
+	}
+	if err := server.CheckLogFormat(logFormat); err != nil {
+		return config{}, fmt.Errorf("invalid -log-format (%s): %w", envLogFormat, err)
+	}
+	if metricsAddr != "" {
+		if err := validateAddr(metricsAddr); err != nil {
+			return config{}, fmt.Errorf("invalid -metrics-addr (%s) %q: %w", envMetricsAddr, metricsAddr, err)
+		}
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return config{}, fmt.Errorf("invalid -log-level (%s) %q: want debug, info, warn or error", envLogLevel, logLevel)
@@ -158,6 +179,9 @@ func loadConfig(args []string, getenv func(string) string, output io.Writer) (co
 	if _, err := policy.JudgeAccessFromEnv(getenv); err != nil {
 		return config{}, fmt.Errorf("invalid judge setting %w", err)
 	}
+	if _, err := policy.ExternalAccessFromEnv(getenv); err != nil {
+		return config{}, fmt.Errorf("invalid external policy setting %w", err)
+	}
 	return cfg, nil
 }
 
@@ -173,6 +197,12 @@ Judge settings (environment only; see docs/POLICIES.md):
   ` + policy.EnvOpenAIBaseURL + `, ` + policy.EnvAnthropicBaseURL + `
     	the providers' endpoints besides the public ones: a judge there without a key of its own gets
     	$` + policy.EnvJudgeAPIKey + `, else $` + policy.EnvOpenAIAPIKey + ` / $` + policy.EnvAnthropicAPIKey + ` (never a judge elsewhere)
+
+External policy settings (environment only; see docs/POLICIES.md, "external"):
+  ` + policy.EnvExternalPolicyAddrs + `
+    	the policy servers an external policy may call, comma-separated host or host:port (default: loopback only)
+  ` + policy.EnvExternalPolicyTokenEnvs + `
+    	variables an external policy's token_env may name; NAME* allows a prefix (default "` + policy.DefaultExternalPolicyTokenEnvs + `")
 `
 
 // envOr returns the variable's value, or def when it is unset or empty.
@@ -205,4 +235,27 @@ func validateFile(path string) error {
 		return errors.New(path + " is not a regular file")
 	}
 	return nil
+}
+
+// settingNames returns the environment variables the binary reads:
+// loadConfig itself, run on no flags and an empty environment, records
+// every name it asks for (so the list cannot drift from it), followed by
+// the provider keys judges read when they call.
+func settingNames() ([]string, error) {
+	var names []string
+	seen := map[string]bool{}
+	record := func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	}
+	if _, err := loadConfig(nil, record, io.Discard); err != nil {
+		return nil, fmt.Errorf("list settings: %w", err)
+	}
+	for _, name := range []string{policy.EnvJudgeAPIKey, policy.EnvOpenAIAPIKey, policy.EnvAnthropicAPIKey} {
+		record(name)
+	}
+	return names, nil
 }

@@ -20,7 +20,7 @@ func TestLoadConfig(t *testing.T) {
 	// def is the default configuration with the given changes.
 	def := func(change func(*config)) config {
 		c := config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo, redisPrefix: "luthien:",
-			cacheTTL: time.Hour, cacheMode: "temperature0", storeQueue: 10000}
+			cacheTTL: time.Hour, cacheMode: "temperature0", storeQueue: 10000, logFormat: "text"}
 		if change != nil {
 			change(&c)
 		}

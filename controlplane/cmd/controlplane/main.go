@@ -11,6 +11,8 @@
 //
 // `controlplane migrate` applies the database migrations (DATABASE_URL or
 // -database-url) and exits; the server also applies them at start-up.
+// `controlplane -list-settings` prints the environment variables it reads,
+// one per line, and exits.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -68,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], getenv)
 	}
+	if len(args) == 1 && (args[0] == "-list-settings" || args[0] == "--list-settings") {
+		return listSettings(os.Stdout)
+	}
 	cfg, err := loadConfig(args, getenv, os.Stderr)
 	if err != nil {
 		return err
@@ -75,12 +81,21 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := cfg.checkExposure(); err != nil {
 		return err
 	}
-	logger := slog.New(server.RedactLogs(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
+	handler, err := server.NewLogHandler(cfg.logFormat, os.Stderr, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(handler)
 	tlsCfg, err := cfg.serverTLS()
 	if err != nil {
 		return err
 	}
 	cfg.warnLink(logger)
+	tel, err := startTelemetry(ctx, cfg, getenv, tlsCfg, logger)
+	if err != nil {
+		return err
+	}
+	defer tel.close()
 
 	srv, err := server.New(server.Config{
 		PolicyConfigPath: cfg.policyConfig,
@@ -93,6 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		CacheMode:        cfg.cacheMode,
 		QueueCapacity:    cfg.storeQueue,
 		Token:            cfg.token,
+		Metrics:          tel.registry,
+		TracerProvider:   tel.tracerProvider(),
 	})
 	if err != nil {
 		return err
@@ -102,7 +119,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	var opts []grpc.ServerOption
+	// Connections recycle (so that calls rebalance when control planes
+	// are added) and the gateways' keepalive pings are accepted.
+	opts := server.NetworkOptions()
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
@@ -118,9 +137,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		}
 		return nil
 	})
+	g.Go(tel.serve)
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("control plane shutting down")
+		tel.stop()
 		srv.Shutdown()
 		stopGracefully(gs, shutdownTimeout)
 		// Write what is still queued, then close the connections.
@@ -143,13 +164,32 @@ func migrate(ctx context.Context, args []string, getenv func(string) string) err
 	if cfg.databaseURL == "" {
 		return fmt.Errorf("migrate: no database: set -database-url or %s", envDatabaseURL)
 	}
-	logger := slog.New(server.RedactLogs(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
+	handler, err := server.NewLogHandler(cfg.logFormat, os.Stderr, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(handler)
 	pool, err := db.Open(ctx, cfg.databaseURL, logger)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	pool.Close()
 	logger.Info("database schema is current", "url", server.RedactURL(cfg.databaseURL), "version", migrations.Latest())
+	return nil
+}
+
+// listSettings writes the environment variables the control plane reads,
+// one per line (deploy/ checks the deployment files against them).
+func listSettings(w io.Writer) error {
+	names, err := settingNames()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := fmt.Fprintln(w, n); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,6 +22,7 @@ type PolicyService struct {
 	store    *Store
 	logger   *slog.Logger
 	recorder policy.Recorder
+	observer Observer // nil: none (observe.go)
 }
 
 var _ cpv1.PolicyServiceServer = (*PolicyService)(nil)
@@ -41,7 +43,9 @@ func (s *PolicyService) ApplyRequestPolicies(ctx context.Context, req *cpv1.Appl
 	}
 	active := s.store.Active()
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetBody(), Metadata: req.GetMetadata(), Recorder: s.recorder}
+	start := time.Now()
 	out, err := decideRequest(ctx, active, call)
+	s.observeRequest(ctx, active, out, err, start)
 	if err != nil {
 		return nil, s.policyError(ctx, active, call, "on request", err)
 	}
@@ -59,7 +63,9 @@ func (s *PolicyService) ApplyResponsePolicy(ctx context.Context, req *cpv1.Apply
 	}
 	active := s.store.Lookup(req.GetPolicyRevision())
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetRequest(), Metadata: req.GetMetadata(), Recorder: s.recorder}
+	start := time.Now()
 	msg, changed, err := decideResponse(ctx, active, call, req.GetResponse())
+	s.observeResponse(ctx, active, changed, err, start)
 	if err != nil {
 		return nil, s.policyError(ctx, active, call, "on response", err)
 	}

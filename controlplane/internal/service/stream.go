@@ -23,7 +23,7 @@ type chunkStream = cpv1.PolicyService_StreamChunkPolicyServer
 // hook, sends its outputs and closes the stream. A batch the policy marks
 // as the end of the response is sent with end_stream and closes the
 // stream. A policy failure is INTERNAL: the gateway fails closed.
-func (s *PolicyService) StreamChunkPolicy(stream chunkStream) error {
+func (s *PolicyService) StreamChunkPolicy(stream chunkStream) (err error) {
 	ctx := stream.Context()
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -44,6 +44,8 @@ func (s *PolicyService) StreamChunkPolicy(stream chunkStream) error {
 	s.logger.DebugContext(ctx, "stream policy started",
 		"call_id", call.ID, "policy", active.Policy.Name(), "revision", active.Revision)
 	ps := active.Policy.NewStream(ctx, call)
+	stream, ps, observed := s.observeStream(stream, active, ps)
+	defer func() { observed(ctx, err) }()
 	inputs := inputTable{}
 
 	for {

@@ -1,5 +1,8 @@
 // Command gateway runs the Luthien Gateway HTTP front end, with the control
 // plane in-process (default) or dialled over the network.
+//
+// `gateway -list-settings` prints the environment variables it reads, one
+// per line, and exits.
 package main
 
 import (
@@ -33,11 +36,19 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+	if len(os.Args) == 2 && (os.Args[1] == "-list-settings" || os.Args[1] == "--list-settings") {
+		if err := listSettings(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "gateway:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		if help := (*config.HelpError)(nil); errors.As(err, &help) {
 			fmt.Print(help.Error())
+			fmt.Print(tracingUsage)
 			return
 		}
 		fmt.Fprintln(os.Stderr, "gateway:", err)
@@ -50,8 +61,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log := slog.New(app.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
-	a, err := app.New(ctx, cfg, log)
+	handler, err := app.NewLogHandler(cfg.LogFormat, stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log := slog.New(handler)
+	opts, stopTracing, err := tracing(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	a, err := app.NewWithOptions(ctx, cfg, log, opts)
 	if err != nil {
 		return err
 	}
@@ -108,6 +128,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return nil
 	})
 	return g.Wait()
+}
+
+// listSettings writes the environment variables the gateway reads, one per
+// line (deploy/ checks the deployment files against them).
+func listSettings(w io.Writer) error {
+	names, err := config.SettingNames()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := fmt.Fprintln(w, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // profiler serves the Go profiler's pages under /debug/pprof/, except

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"luthien.dev/gateway/internal/record"
 	"luthien.dev/gateway/internal/ui"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+	"luthien.dev/gen/openapiv2"
 )
 
 // MaxMessageBytes bounds one control-plane message; request bodies (up to
@@ -43,13 +45,19 @@ type App struct {
 	stop     func()
 }
 
-// New connects to the control plane and builds the HTTP handler.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+// NewWithOptions connects to the control plane and builds the HTTP
+// handler, with its metrics and, given a tracer provider, its traces.
+func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*App, error) {
 	a := &App{stop: func() {}}
+	tel, err := newTelemetry(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
 	dialOpts, err := linkOptions(cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	dialOpts = append(dialOpts, tel.dialOptions()...)
 	dialOpts = append(dialOpts,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
 	target := cfg.ControlPlane
@@ -59,7 +67,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		srv, err := server.New(server.Config{PolicyConfigPath: cfg.PolicyConfig, Logger: log,
 			DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, RedisPrefix: cfg.RedisPrefix,
 			RetentionDays: cfg.RetentionDays, CacheTTL: cfg.CacheTTL, CacheMode: cfg.CacheMode,
-			QueueCapacity: cfg.QueueCapacity, Token: cfg.ControlPlaneToken})
+			QueueCapacity: cfg.QueueCapacity, Token: cfg.ControlPlaneToken,
+			Metrics: tel.registry, TracerProvider: tel.provider})
 		if err != nil {
 			return nil, fmt.Errorf("in-process control plane: %w", err)
 		}
@@ -109,12 +118,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		}
 	}
 	a.recorder = record.New(cpv1.NewRecordServiceClient(conn), log, record.Options{})
+	if err := tel.registerRecorder(a.recorder); err != nil {
+		a.Close()
+		return nil, err
+	}
 	p := proxy.New(proxy.Config{
 		OpenAIBaseURL: cfg.OpenAIBaseURL, AnthropicBaseURL: cfg.AnthropicBaseURL,
 		ClientAPIKey: cfg.ClientAPIKey, OpenAIAPIKey: cfg.OpenAIAPIKey, AnthropicAPIKey: cfg.AnthropicAPIKey,
 		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout, UpstreamIdleTimeout: cfg.UpstreamIdleTimeout,
-		BodyReadTimeout: cfg.BodyReadTimeout,
+		BodyReadTimeout: cfg.BodyReadTimeout, Metrics: tel.metrics, Tracer: tel.tracer(),
 	}, cpv1.NewPolicyServiceClient(conn), log)
 
 	a.guard = admin.New(admin.Config{Key: cfg.AdminAPIKey, SessionSecret: cfg.SessionSecret, SessionTTL: cfg.SessionTTL,
@@ -132,11 +145,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 
 	rt := newRouter(a.guard)
+	rt.metrics = tel.metrics
 	p.Register(clientRoutes{rt})
 	pages.Register(rt)
 	rt.Admin("/api/v1/", rest)
+	rt.Admin("GET /api/openapi.json", http.HandlerFunc(serveOpenAPI))
 	rt.Admin("GET /api/activity/stream", live.New(cpv1.NewActivityServiceClient(conn), log, cfg.Heartbeat))
-	rt.Admin("GET /metrics", http.HandlerFunc(a.metrics))
+	rt.Admin("GET /metrics", tel.handler())
 	rt.Public("GET /health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
@@ -183,13 +198,11 @@ func (a *App) Close() {
 	a.stop()
 }
 
-// metrics serves the gateway's counters in the Prometheus text format.
-func (a *App) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP luthien_gateway_records_sent_total Call records the control plane accepted.\n")
-	fmt.Fprintf(w, "# TYPE luthien_gateway_records_sent_total counter\nluthien_gateway_records_sent_total %d\n", a.recorder.Sent())
-	fmt.Fprintf(w, "# HELP luthien_gateway_records_dropped_total Call records dropped (queue full or rejected).\n")
-	fmt.Fprintf(w, "# TYPE luthien_gateway_records_dropped_total counter\nluthien_gateway_records_dropped_total %d\n", a.recorder.Dropped())
+// serveOpenAPI serves the OpenAPI description of the REST API under
+// /api/v1/, as generated from the protos.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, openapiv2.ControlPlane)
 }
 
 // stopGracefully lets in-flight RPCs finish for up to d, then stops.

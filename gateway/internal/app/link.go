@@ -7,17 +7,40 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"luthien.dev/gateway/internal/config"
 )
 
+// linkServiceConfig balances the calls to a standalone control plane over
+// every address its name resolves to (a Kubernetes headless Service, say),
+// one connection to each, instead of gRPC's default of sending them all
+// to the first address that answers. gRPC resolves the name again when a
+// connection closes, which the control plane makes happen every few
+// minutes (server.NetworkOptions), so control planes added later get
+// their share.
+const linkServiceConfig = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
+// linkKeepalive pings a standalone control plane after 30s without
+// traffic, and drops the connection when a ping goes unanswered for 10s:
+// a control plane that vanished without closing its connections (a node
+// lost, a network partition) leaves the balancing in about 40s instead
+// of failing calls until TCP gives up, and no firewall or NAT on the
+// path drops an idle link unnoticed. It pings between calls too
+// (PermitWithoutStream): an idle gateway must know its link is dead
+// before the next call. The control plane accepts pings this often
+// (server.MinPingInterval; a test checks).
+var linkKeepalive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
+
 // linkOptions returns the dial options of the link to the control plane:
-// its transport (TLS or plaintext) and, with a token, the token on every
+// its transport (TLS or plaintext), for a standalone control plane the
+// balancing and keepalive above, and, with a token, the token on every
 // call. Every call's own authorization metadata is dropped first: the
 // REST handlers would otherwise forward the admin's Authorization header
 // to the control plane.
@@ -39,9 +62,15 @@ func linkOptions(cfg config.Config, log *slog.Logger) ([]grpc.DialOption, error)
 			return streamer(dropAuthorization(ctx), desc, cc, method, opts...)
 		}),
 	}
+	if cfg.ControlPlane != config.InProcess {
+		// A service config published in DNS (TXT records) is ignored: the
+		// balancing is the gateway's.
+		opts = append(opts, grpc.WithDefaultServiceConfig(linkServiceConfig), grpc.WithDisableServiceConfig(),
+			grpc.WithKeepaliveParams(linkKeepalive))
+	}
 	if cfg.ControlPlaneToken != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken{token: cfg.ControlPlaneToken, secure: cfg.ControlPlaneTLS}))
-		if !cfg.ControlPlaneTLS && cfg.ControlPlane != config.InProcess && !config.IsLoopback(cfg.ControlPlane) {
+		if !cfg.ControlPlaneTLS && cfg.ControlPlane != config.InProcess && !config.IsLoopback(config.ControlPlaneAddr(cfg.ControlPlane)) {
 			log.Warn("the control plane token travels in clear to a non-loopback address: anyone on the path can read it; "+
 				"serve the control plane with TLS and set LUTHIEN_CONTROL_PLANE_CA", "control_plane", cfg.ControlPlane)
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"luthien.dev/gateway/internal/admin"
+	"luthien.dev/gateway/internal/telemetry"
 )
 
 // Access says who may use a route.
@@ -45,6 +46,8 @@ type router struct {
 	mux    *http.ServeMux
 	guard  *admin.Guard
 	routes []Route
+	// metrics counts and times each route's requests; nil: not counted.
+	metrics *telemetry.Metrics
 }
 
 func newRouter(guard *admin.Guard) *router {
@@ -55,6 +58,8 @@ func (rt *router) add(access Access, pattern string, h http.Handler) {
 	if access == Admin {
 		h = rt.guard.Protect(h)
 	}
+	// Outside the guard: refused requests are counted too.
+	h = rt.metrics.Route(telemetry.RouteName(pattern), h)
 	rt.mux.Handle(pattern, h)
 	rt.routes = append(rt.routes, Route{Pattern: pattern, Access: access})
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"luthien.dev/gateway/internal/telemetry"
 )
 
 // InProcess is the LUTHIEN_CONTROL_PLANE value that links the control
@@ -23,7 +25,7 @@ const InProcess = "inprocess"
 // Config is the gateway's configuration.
 type Config struct {
 	HTTPAddr         string
-	ControlPlane     string // "inprocess" or host:port
+	ControlPlane     string // "inprocess", host:port or dns:///host:port
 	OpenAIBaseURL    string
 	AnthropicBaseURL string
 	ClientAPIKey     string
@@ -39,6 +41,11 @@ type Config struct {
 	// BodyReadTimeout bounds the reading of a client's request body.
 	BodyReadTimeout time.Duration
 	LogLevel        slog.Level
+	// LogFormat is "text" or "json".
+	LogFormat string
+	// MetricsModels bounds the model label of the metrics (nil: every
+	// model is "other").
+	MetricsModels *telemetry.ModelLabels
 	// Heartbeat is the idle interval of the activity feed's keep-alives.
 	Heartbeat time.Duration
 	// DebugAddr is where the Go profiler (net/http/pprof) listens; empty:
@@ -99,10 +106,10 @@ type setting struct {
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
 	var timeout, headerTimeout, idleTimeout, bodyTimeout, level, heartbeat, retention, cacheTTL, queue, sessionTTL, allowedHosts, insecureAdmin string
-	var tokenFile, linkTLS string
+	var tokenFile, linkTLS, metricsModels string
 	settings := []setting{
 		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr},
-		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess" or the host:port of a control plane`, &c.ControlPlane},
+		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess", or the host:port or dns:///host:port of the control plane(s): calls are balanced over every address the name resolves to`, &c.ControlPlane},
 		{"openai-base-url", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI upstream", &c.OpenAIBaseURL},
 		{"anthropic-base-url", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "Anthropic upstream", &c.AnthropicBaseURL},
 		{"client-api-key", "LUTHIEN_CLIENT_API_KEY", "", "key clients must present (unset: passthrough of client credentials)", &c.ClientAPIKey},
@@ -114,6 +121,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		{"body-read-timeout", "LUTHIEN_BODY_READ_TIMEOUT", "60s", "how long a client may take to send its request body (408 after)", &bodyTimeout},
 		{"upstream-idle-timeout", "LUTHIEN_UPSTREAM_IDLE_TIMEOUT", "60s", "how long a provider's response may send nothing before it is abandoned (a stream ends with an in-stream error event)", &idleTimeout},
 		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
+		{"log-format", "LUTHIEN_LOG_FORMAT", "text", "text or json", &c.LogFormat},
+		{"metrics-models", "LUTHIEN_METRICS_MODELS", "", "comma-separated models (NAME* for a prefix) the metrics name in their model label; others are \"other\"", &metricsModels},
 		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "loopback host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
 		{"admin-api-key", "LUTHIEN_ADMIN_API_KEY", "", "key of the admin surface: UI, /api/, /metrics, profiler (unset: loopback clients only)", &c.AdminAPIKey},
 		{"session-secret", "LUTHIEN_SESSION_SECRET", "", "secret signing UI sessions with the admin key (unset: derived from the key)", &c.SessionSecret},
@@ -211,6 +220,12 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_LEVEL: %w", err)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_FORMAT: want text or json, got %q", c.LogFormat)
+	}
+	if c.MetricsModels, err = telemetry.ParseModelLabels(metricsModels); err != nil {
+		return Config{}, fmt.Errorf("config: LUTHIEN_METRICS_MODELS: %w", err)
+	}
 	return c, c.validate()
 }
 
@@ -247,8 +262,8 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("LUTHIEN_CONTROL_PLANE_CERT and LUTHIEN_CONTROL_PLANE_KEY go together: set both or neither"))
 	}
 	if c.ControlPlane != InProcess {
-		if _, _, err := net.SplitHostPort(c.ControlPlane); err != nil {
-			errs = append(errs, fmt.Errorf("LUTHIEN_CONTROL_PLANE: want %q or host:port, got %q", InProcess, c.ControlPlane))
+		if _, _, err := net.SplitHostPort(ControlPlaneAddr(c.ControlPlane)); err != nil {
+			errs = append(errs, fmt.Errorf("LUTHIEN_CONTROL_PLANE: want %q, host:port, dns:///host:port or dns://dns-server/host:port, got %q", InProcess, c.ControlPlane))
 		}
 		if c.PolicyConfig != "" || c.DatabaseURL != "" || c.RedisURL != "" {
 			errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG, DATABASE_URL and REDIS_URL apply only to the in-process control plane; configure the standalone control plane instead"))
@@ -264,6 +279,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// ControlPlaneAddr returns the host:port a control plane target names:
+// the target itself, or the endpoint of a DNS target (dns:///host:port,
+// or dns://dns-server/host:port to ask that DNS server). It returns ""
+// for a DNS target without an endpoint. (gRPC resolves a bare host:port
+// through DNS too.)
+func ControlPlaneAddr(target string) string {
+	rest, ok := strings.CutPrefix(target, "dns://")
+	if !ok {
+		return target
+	}
+	_, endpoint, _ := strings.Cut(rest, "/")
+	return endpoint
 }
 
 // IsLoopback reports whether a host:port listens on loopback only: an
@@ -302,6 +331,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("upstream_idle_timeout", c.UpstreamIdleTimeout),
 		slog.Duration("body_read_timeout", c.BodyReadTimeout),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
+		slog.String("log_format", c.LogFormat),
 		slog.String("database_url", redact(c.DatabaseURL)),
 		slog.String("redis_url", redact(c.RedisURL)),
 		slog.String("debug_addr", c.DebugAddr),
@@ -356,4 +386,24 @@ func (c *Config) loadLink(token, tokenFile, linkTLS string) error {
 	}
 	c.ControlPlaneToken = token
 	return nil
+}
+
+// SettingNames returns the environment variables Load reads, in the order
+// it reads them: Load itself, run on no flags and an empty environment,
+// records every name it asks for, so the list cannot drift from the
+// settings table.
+func SettingNames() ([]string, error) {
+	var names []string
+	seen := map[string]bool{}
+	record := func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	}
+	if _, err := Load(nil, record); err != nil {
+		return nil, fmt.Errorf("config: list settings: %w", err)
+	}
+	return names, nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,11 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
 
 	"luthien.dev/gateway/internal/canon"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/record"
+	"luthien.dev/gateway/internal/telemetry"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -34,6 +37,10 @@ type call struct {
 	body     []byte // as sent upstream
 	revision string
 	trace    *record.Call
+	// span is the call's span (observe.go); upstreamKind how its
+	// exchange with upstream failed, if it did.
+	span         trace.Span
+	upstreamKind string
 }
 
 // policed serves a policy endpoint (chat completions, messages).
@@ -67,6 +74,7 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: c.meta.GetModel(),
 			Format: d.Format(), Stream: req.Stream, Started: time.Now(), RequestReceived: body}
 		w.Header().Set("X-Call-ID", c.id)
+		r = p.startCall(r, c)
 		tw := &traceWriter{ResponseWriter: w}
 		defer p.finishTrace(c, tw)
 		p.runRecovering(tw, r, d, func() { c.trace.Error = errRecovered.Error() },
@@ -100,9 +108,14 @@ func (p *Proxy) policyFailed(w http.ResponseWriter, r *http.Request, c *call, ph
 func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	ctx := r.Context()
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.PolicyTimeout)
+	pctx, span := p.span(pctx, spanPolicyRequest)
 	decision, err := p.policies.ApplyRequestPolicies(pctx, &cpv1.ApplyRequestPoliciesRequest{
 		CallId: c.id, Format: c.d.Format(), Body: c.body, Metadata: c.meta})
 	cancel()
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(attrRevision.String(decision.GetPolicyRevision()), attrOutcome.String(requestOutcome(decision)))
+	}
+	endSpan(span, err)
 	if err != nil {
 		p.policyFailed(w, r, c, "request", err)
 		return
@@ -138,13 +151,16 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	if decision.GetInspectResponse() && c.req.Stream {
 		ps = p.openPolicyStream(r, c)
 	}
-	resp, err := p.send(ctx, r, c.d, c.body)
+	up := p.startUpstream(ctx, c)
+	resp, err := p.send(up.ctx, r, c.d, c.body)
 	if err != nil {
 		ps.close()
 		c.trace.Error = upstreamFailure(errUnreachable, err)
-		p.upstreamFailed(w, r, c.d, errUnreachable, err)
+		p.upstreamFailed(w, r, c, c.d, errUnreachable, err)
+		p.endUpstream(up, c, 0)
 		return
 	}
+	defer p.endUpstream(up, c, resp.StatusCode)
 	defer resp.Body.Close()
 	p.scrubProviderKey(resp, c.d)
 	streamed := isEventStream(resp) && resp.StatusCode >= 200 && resp.StatusCode <= 299
@@ -179,13 +195,19 @@ func isEventStreamHeader(h http.Header) bool {
 
 // relay copies a response unchanged. With upstream's length known, the
 // client gets it with that length and at once, before the gateway reads
-// the body for the record.
+// the body for the record. A successful response that may announce tool
+// calls it does not hold is read first, to be corrected (relayChecked).
 func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && resp.ContentLength <= maxResponseBytes {
+		p.relayChecked(w, c, resp)
+		return
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	if resp.ContentLength >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	w.WriteHeader(resp.StatusCode)
+	p.countUpstreamError(c.d, c, telemetry.UpstreamStatusKind(resp.StatusCode))
 	cp := &capture{limit: maxResponseBytes}
 	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
 		cp.buf.Grow(int(n))
@@ -202,9 +224,69 @@ func (p *Proxy) relay(w http.ResponseWriter, c *call, resp *http.Response) {
 	case isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF):
 		// The client got a cut body (its length tells it so).
 		c.trace.Error = upstreamFailure(errBrokeOff, err)
+		p.countUpstreamError(c.d, c, upstreamErrorKind(errBrokeOff, err))
 	default:
 		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
 	}
+}
+
+// relayChecked relays a successful response that no policy inspects,
+// read whole first (up to maxResponseBytes: a larger one is relayed as it
+// comes): when it says tool_use (tool_calls) without holding a tool call,
+// the client gets it with end_turn (stop) instead (stopreason.go). Only a
+// body that names the stop reason at all is parsed, so the check costs
+// one scan.
+func (p *Proxy) relayChecked(w http.ResponseWriter, c *call, resp *http.Response) {
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1))
+	body := buf.Bytes()
+	if err != nil || len(body) > maxResponseBytes || resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+		// Cut short, or too large to hold: the client gets what came
+		// and the rest as it comes, with upstream's length, if any,
+		// telling it when the body is cut.
+		copyResponseHeader(w.Header(), resp.Header)
+		if resp.ContentLength >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+		if err == nil {
+			err = copyBody(w, resp.Body)
+		}
+		c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
+		if err != nil || resp.ContentLength >= 0 && int64(len(body)) < resp.ContentLength {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			c.trace.Error = upstreamFailure(errBrokeOff, err)
+			if isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+				p.countUpstreamError(c.d, c, upstreamErrorKind(errBrokeOff, err))
+			}
+		}
+		return
+	}
+	c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
+	out := body
+	if bytes.Contains(body, []byte(`"tool_use"`)) || bytes.Contains(body, []byte(`"tool_calls"`)) {
+		if msg, err := c.d.ParseMessage(body); err == nil {
+			c.trace.FinalMessage = msg
+			if fixed, ok := fixStop(msg); ok {
+				if rendered, err := c.d.RenderMessage(body, fixed); err == nil {
+					out, c.trace.FinalMessage = rendered, fixed
+					c.trace.ResponseFinal, c.trace.Intervened = rendered, true
+				}
+			}
+		}
+	} else {
+		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
+	}
+	copyResponseHeader(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
 }
 
 // completeWithPolicy runs the response policies on a complete response.
@@ -212,7 +294,7 @@ func (p *Proxy) completeWithPolicy(w http.ResponseWriter, r *http.Request, c *ca
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		c.trace.Error = upstreamFailure(errBrokeOff, err)
-		p.upstreamFailed(w, r, c.d, errBrokeOff, err)
+		p.upstreamFailed(w, r, c, c.d, errBrokeOff, err)
 		return
 	}
 	msg, err := c.d.ParseMessage(body)
@@ -222,20 +304,32 @@ func (p *Proxy) completeWithPolicy(w http.ResponseWriter, r *http.Request, c *ca
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PolicyTimeout)
+	ctx, span := p.span(ctx, spanPolicyResponse)
 	out, err := p.policies.ApplyResponsePolicy(ctx, &cpv1.ApplyResponsePolicyRequest{
 		CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision, Response: msg})
 	cancel()
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(attrOutcome.String(responseOutcome(out)))
+	}
+	endSpan(span, err)
 	if err != nil {
 		p.policyFailed(w, r, c, "response", err)
 		return
 	}
 	c.trace.ResponseOriginal, c.trace.FinalMessage = body, msg
-	if out.Response != nil {
-		if body, err = c.d.RenderMessage(body, out.Response); err != nil {
+	final, changed := out.Response, out.Response != nil
+	if !changed {
+		final = msg
+	}
+	if fixed, ok := fixStop(final); ok {
+		final, changed = fixed, true
+	}
+	if changed {
+		if body, err = c.d.RenderMessage(body, final); err != nil {
 			p.policyFailed(w, r, c, "response", err)
 			return
 		}
-		c.trace.Intervened, c.trace.FinalMessage = true, out.Response
+		c.trace.Intervened, c.trace.FinalMessage = true, final
 	}
 	c.trace.ResponseFinal = body
 	copyResponseHeader(w.Header(), resp.Header)
@@ -252,6 +346,7 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, msg *cpv1.Message) {
 	if msg.GetId() == "" {
 		msg.Id = "msg_" + c.id
 	}
+	msg, _ = fixStop(msg)
 	c.trace.FinalMessage = msg
 	c.trace.ResponseFinal, _ = c.d.RenderMessage(nil, msg)
 	if !c.req.Stream {

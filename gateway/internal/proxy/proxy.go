@@ -20,9 +20,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
+	"luthien.dev/gateway/internal/telemetry"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -56,6 +59,12 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	// Recorder takes each finished call's record; nil records nothing.
 	Recorder Recorder
+	// Metrics counts and times the calls and upstream's failures; nil
+	// records nothing.
+	Metrics *telemetry.Metrics
+	// Tracer traces each call, its policy phases and its exchange with
+	// upstream (observe.go); nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // Proxy serves the LLM API endpoints.
@@ -65,6 +74,8 @@ type Proxy struct {
 	client   *http.Client
 	rec      Recorder
 	log      *slog.Logger
+	metrics  *telemetry.Metrics
+	tracer   trace.Tracer
 }
 
 // New returns a proxy that applies policies through policies.
@@ -91,7 +102,8 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	// The proxy's own timer bounds the wait (send), with a cause it can
 	// tell apart; the transport's is a backstop that never fires first.
 	t.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout + time.Second
-	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: t}, rec: rec, log: log}
+	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: t}, rec: rec, log: log,
+		metrics: cfg.Metrics, tracer: cfg.Tracer}
 }
 
 // NewTransport returns the upstream transport: keep-alive connections for
@@ -280,10 +292,11 @@ func (p *Proxy) forwardTo(w http.ResponseWriter, r *http.Request, d dialect.Dial
 	w.Header().Set("X-Call-ID", callID)
 	resp, err := p.send(r.Context(), r, d, body)
 	if err != nil {
-		p.upstreamFailed(w, r, d, errUnreachable, err)
+		p.upstreamFailed(w, r, nil, d, errUnreachable, err)
 		return
 	}
 	defer resp.Body.Close()
+	p.countUpstreamError(d, nil, telemetry.UpstreamStatusKind(resp.StatusCode))
 	p.scrubProviderKey(resp, d)
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
@@ -312,11 +325,13 @@ const (
 
 // upstreamFailed answers a failed exchange with upstream, unless the
 // client is the one that went away: 504 when upstream timed out, 502
-// otherwise, in the client's format.
-func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, d dialect.Dialect, what string, err error) {
+// otherwise, in the client's format. It counts the failure (for c, when
+// it is a policed call's).
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, c *call, d dialect.Dialect, what string, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
+	p.countUpstreamError(d, c, upstreamErrorKind(what, err))
 	p.log.WarnContext(r.Context(), "upstream request failed", "path", r.URL.Path, "err", err)
 	st := http.StatusBadGateway
 	if isTimeout(err) {

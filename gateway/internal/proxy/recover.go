@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"luthien.dev/gateway/internal/dialect"
+	"luthien.dev/gateway/internal/telemetry"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -25,6 +26,11 @@ func (p *Proxy) logPanic(ctx context.Context, v any, attrs ...any) {
 // is the client's format, nil to guess it from the request.
 func (p *Proxy) recovering(d dialect.Dialect, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fd := d
+		if fd == nil {
+			fd = dialectFor(r)
+		}
+		telemetry.SetFormat(w, formatLabel(fd))
 		p.runRecovering(&traceWriter{ResponseWriter: w}, r, d, nil, h.ServeHTTP)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
 
 	"luthien.dev/gateway/internal/record"
@@ -24,6 +25,8 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 	flush(w)
 	rd := sse.NewReader(resp.Body)
 	dec := c.d.NewDecoder()
+	enc := c.d.NewEncoder(c.req)
+	var stop toolStop
 	sr := &streamRecord{unchanged: true}
 	defer sr.render(c)
 	tl := &c.trace.Timeline
@@ -33,9 +36,10 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 		if err != nil {
 			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
 				p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", err)
+				p.countUpstreamError(c.d, c, upstreamErrorKind(errBrokeOff, err))
 				c.trace.Error = upstreamBrokeOffText(err)
 				broke := upstreamBrokeOff(err)
-				if c.d.NewEncoder(c.req).Event(w, broke, nil) == nil {
+				if enc.Event(w, broke, nil) == nil {
 					tl.Add(broke, record.FromGateway)
 				}
 				flush(w)
@@ -47,18 +51,36 @@ func (p *Proxy) relayStream(w http.ResponseWriter, r *http.Request, c *call, res
 			tl.UpstreamFirstEvent(time.Now())
 		}
 		evs, derr := dec.Decode(ev)
-		if derr == nil {
-			addAll(&sr.original, evs)
+		if derr != nil {
+			if _, err := w.Write(ev.Raw); err != nil {
+				return
+			}
+			flush(w)
+			tl.Add(unparsedEvent, record.FromUpstream)
+			tl.Stamp()
+			continue
 		}
-		if _, err := w.Write(ev.Raw); err != nil {
-			return
+		addAll(&sr.original, evs)
+		if out, fixed := stop.check(evs); fixed {
+			// A tool_use stop without a tool call (stopreason.go).
+			sr.stopFixed = true
+			for i, e := range out {
+				if enc.Event(w, e, ev.Raw) != nil {
+					return
+				}
+				src := record.FromUpstream
+				if e != evs[i] {
+					src = record.FromGateway
+				}
+				tl.Add(e, src)
+			}
+		} else {
+			if err := enc.Raw(w, ev.Raw, evs); err != nil {
+				return
+			}
+			tl.AddAll(evs, record.FromUpstream)
 		}
 		flush(w)
-		if derr == nil {
-			tl.AddAll(evs, record.FromUpstream)
-		} else {
-			tl.Add(unparsedEvent, record.FromUpstream)
-		}
 		tl.Stamp()
 	}
 }
@@ -109,6 +131,7 @@ func (t *eventTable) get(seq uint64) (*cpv1.StreamEvent, *upstreamEvent) {
 type policyStream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	span   trace.Span // policy.stream: from opening to the end
 	done   chan struct{}
 	stream cpv1.PolicyService_StreamChunkPolicyClient
 	err    error
@@ -118,6 +141,7 @@ type policyStream struct {
 func (p *Proxy) openPolicyStream(r *http.Request, c *call) *policyStream {
 	ps := &policyStream{done: make(chan struct{})}
 	ps.ctx, ps.cancel = context.WithCancel(r.Context())
+	ps.ctx, ps.span = p.span(ps.ctx, spanPolicyStream)
 	go func() {
 		defer close(ps.done)
 		defer func() {
@@ -147,6 +171,7 @@ func (ps *policyStream) close() {
 	if ps != nil {
 		ps.cancel()
 		<-ps.done
+		ps.span.End()
 	}
 }
 
@@ -157,6 +182,7 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	ctx, cancel := ps.ctx, ps.cancel
 	defer cancel()
 	stream, err := ps.wait()
+	defer func() { endSpan(ps.span, err) }()
 	if err != nil {
 		p.policyFailed(w, r, c, "stream", err)
 		return
@@ -214,9 +240,10 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 		cw.fail("api_error", "policy evaluation failed: "+status.Convert(err).Message())
 	case upstreamErr != nil && !cw.started:
 		// Nothing went out yet: a status says it best.
-		p.upstreamFailed(w, r, c.d, errBrokeOff, upstreamErr)
+		p.upstreamFailed(w, r, c, c.d, errBrokeOff, upstreamErr)
 	case upstreamErr != nil:
 		p.log.WarnContext(r.Context(), "upstream stream broke off", "call_id", c.id, "err", upstreamErr)
+		p.countUpstreamError(c.d, c, upstreamErrorKind(errBrokeOff, upstreamErr))
 		cw.failWith(upstreamBrokeOff(upstreamErr))
 	case !cw.wrote:
 		// Never an empty 200: say why there is nothing.

@@ -58,6 +58,7 @@ func (p *Proxy) finishTrace(c *call, tw *traceWriter) {
 	if t.Status >= 400 && t.Error == "" {
 		t.Error = "HTTP " + http.StatusText(t.Status)
 	}
+	p.finishCall(c) // before the recorder owns the record
 	p.rec.Submit(t)
 }
 
@@ -77,8 +78,11 @@ func (c *capture) Write(b []byte) (int, error) {
 // streamRecord rebuilds the original and final messages of a stream.
 type streamRecord struct {
 	original, final canon.Accumulator
-	// unchanged: the client got upstream's stream as is.
+	// unchanged: the client got upstream's stream as is, but for
+	// stopFixed: its tool_use stop reason turned into end_turn
+	// (stopreason.go).
 	unchanged bool
+	stopFixed bool
 }
 
 // render stores both messages in the call's record; a policy that changed
@@ -86,8 +90,11 @@ type streamRecord struct {
 func (s *streamRecord) render(c *call) {
 	orig := s.original.Message()
 	fin := orig
-	if !s.unchanged {
+	switch {
+	case !s.unchanged:
 		fin = s.final.Message()
+	case s.stopFixed:
+		fin, _ = fixStop(orig)
 	}
 	c.trace.ResponseOriginal, _ = c.d.RenderMessage(nil, orig)
 	c.trace.ResponseFinal = c.trace.ResponseOriginal

@@ -169,6 +169,9 @@ func (r *Recorder) Truncated() int64 { return r.truncated.Load() }
 // QueuedBytes is the weight of the calls waiting in the queue.
 func (r *Recorder) QueuedBytes() int64 { return r.queued.Load() }
 
+// Queued is the number of calls waiting in the queue.
+func (r *Recorder) Queued() int64 { return int64(len(r.queue)) }
+
 // Close stops accepting the wait for more and sends what is queued,
 // giving up when ctx ends.
 func (r *Recorder) Close(ctx context.Context) {
