@@ -73,22 +73,12 @@ func ExternalAccessFromEnv(getenv func(string) string) (ExternalAccess, error) {
 		getenv = os.Getenv
 	}
 	a := ExternalAccess{Getenv: getenv}
-	tokenEnvs := getenv(EnvExternalPolicyTokenEnvs)
-	if tokenEnvs == "" {
-		tokenEnvs = DefaultExternalPolicyTokenEnvs
+	var err error
+	if a.TokenEnvs, err = envNameList(getenv, EnvExternalPolicyTokenEnvs, DefaultExternalPolicyTokenEnvs); err != nil {
+		return ExternalAccess{}, err
 	}
-	for _, e := range splitList(tokenEnvs) {
-		if !envName.MatchString(strings.TrimSuffix(e, "*")) {
-			return ExternalAccess{}, fmt.Errorf("%s: %q is not a variable name (or a prefix ending in *)", EnvExternalPolicyTokenEnvs, e)
-		}
-		a.TokenEnvs = append(a.TokenEnvs, e)
-	}
-	for _, h := range splitList(getenv(EnvExternalPolicyAddrs)) {
-		host, err := normalizeHost(h)
-		if err != nil {
-			return ExternalAccess{}, fmt.Errorf("%s: %w", EnvExternalPolicyAddrs, err)
-		}
-		a.Addrs = append(a.Addrs, host)
+	if a.Addrs, err = hostList(getenv, EnvExternalPolicyAddrs); err != nil {
+		return ExternalAccess{}, err
 	}
 	return a, nil
 }

@@ -83,24 +83,45 @@ func JudgeAccessFromEnv(getenv func(string) string) (JudgeAccess, error) {
 			a.ProviderBases[format] = append(a.ProviderBases[format], base)
 		}
 	}
-	keyEnvs := getenv(EnvJudgeKeyEnvs)
-	if keyEnvs == "" {
-		keyEnvs = DefaultJudgeKeyEnvs
+	var err error
+	if a.KeyEnvs, err = envNameList(getenv, EnvJudgeKeyEnvs, DefaultJudgeKeyEnvs); err != nil {
+		return JudgeAccess{}, err
 	}
-	for _, e := range splitList(keyEnvs) {
-		if !envName.MatchString(strings.TrimSuffix(e, "*")) {
-			return JudgeAccess{}, fmt.Errorf("%s: %q is not a variable name (or a prefix ending in *)", EnvJudgeKeyEnvs, e)
-		}
-		a.KeyEnvs = append(a.KeyEnvs, e)
-	}
-	for _, h := range splitList(getenv(EnvJudgeHosts)) {
-		host, err := normalizeHost(h)
-		if err != nil {
-			return JudgeAccess{}, fmt.Errorf("%s: %w", EnvJudgeHosts, err)
-		}
-		a.Hosts = append(a.Hosts, host)
+	if a.Hosts, err = hostList(getenv, EnvJudgeHosts); err != nil {
+		return JudgeAccess{}, err
 	}
 	return a, nil
+}
+
+// envNameList reads the setting name: a comma-separated list of variable
+// names, a name ending in * standing for a prefix; def when unset.
+func envNameList(getenv func(string) string, name, def string) ([]string, error) {
+	value := getenv(name)
+	if value == "" {
+		value = def
+	}
+	var out []string
+	for _, e := range splitList(value) {
+		if !envName.MatchString(strings.TrimSuffix(e, "*")) {
+			return nil, fmt.Errorf("%s: %q is not a variable name (or a prefix ending in *)", name, e)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// hostList reads the setting name: a comma-separated list of "host" or
+// "host:port", normalized.
+func hostList(getenv func(string) string, name string) ([]string, error) {
+	var out []string
+	for _, h := range splitList(getenv(name)) {
+		host, err := normalizeHost(h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, host)
+	}
+	return out, nil
 }
 
 // splitList splits a comma-separated list, dropping empty entries.
