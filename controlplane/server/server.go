@@ -101,6 +101,7 @@ type Server struct {
 	logger    *slog.Logger
 	auth      *tokenAuth
 	policies  *service.CachingPolicyService
+	calls     *service.CallService
 	admin     *service.AdminService
 	records   *service.RecordService
 	activity  *service.ActivityService
@@ -183,10 +184,12 @@ func New(cfg Config) (*Server, error) {
 	for _, name := range servedServices {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	policies := service.NewPolicyService(store, logger, recorder)
 	s := &Server{
 		logger:      logger,
 		auth:        newTokenAuth(cfg.Token),
-		policies:    service.NewCachingPolicyService(service.NewPolicyService(store, logger, recorder), responses),
+		policies:    service.NewCachingPolicyService(policies, responses),
+		calls:       service.NewCallService(policies, responses),
 		admin:       service.NewAdminService(store, registry, publisher, policyHistory),
 		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
 		activity:    service.NewActivityService(rec.hub, rec.stopping),
@@ -203,10 +206,11 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Register registers every service of the control plane (policy, policy
-// admin, record, activity, history) and gRPC health on r.
+// Register registers every service of the control plane (policy, call,
+// policy admin, record, activity, history) and gRPC health on r.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	cpv1.RegisterPolicyServiceServer(r, s.policies)
+	cpv1.RegisterCallServiceServer(r, s.calls)
 	cpv1.RegisterPolicyAdminServiceServer(r, s.admin)
 	cpv1.RegisterRecordServiceServer(r, s.records)
 	cpv1.RegisterActivityServiceServer(r, s.activity)

@@ -66,6 +66,18 @@ type guarded struct {
 	timeout time.Duration
 }
 
+// ForCall implements PerCall: the guard around the policy's object for
+// the call.
+func (g *guarded) ForCall(call *Call) Policy {
+	inner := ForCall(g.Policy, call)
+	if inner == g.Policy {
+		return g
+	}
+	c := *g
+	c.Policy = inner
+	return &c
+}
+
 // Warnings implements Warner for the guarded policy.
 func (g *guarded) Warnings() []string { return Warnings(g.Policy) }
 

@@ -187,3 +187,22 @@ func Warnings(p Policy) []string {
 	}
 	return nil
 }
+
+// PerCall is implemented by a policy whose hooks keep state across one
+// call (the earlier system's PolicyHandler shape): the control plane's
+// call session asks it once per call for the object whose hooks then see
+// that call alone, the request first, then the response or the stream.
+// A policy without such state need not implement it: it serves every
+// call itself.
+type PerCall interface {
+	ForCall(call *Call) Policy
+}
+
+// ForCall returns the policy object of one call: p's own when p keeps
+// per-call state, else p itself.
+func ForCall(p Policy, call *Call) Policy {
+	if pc, ok := p.(PerCall); ok {
+		return pc.ForCall(call)
+	}
+	return p
+}

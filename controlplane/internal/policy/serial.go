@@ -71,6 +71,24 @@ type serial struct {
 	warnings []string
 }
 
+// ForCall implements PerCall: the chain of its members' objects for the
+// call, or the chain itself when no member keeps per-call state.
+func (p *serial) ForCall(call *Call) Policy {
+	var members []Policy
+	for i, m := range p.members {
+		if mc := ForCall(m, call); mc != m || members != nil {
+			if members == nil {
+				members = append(make([]Policy, 0, len(p.members)), p.members[:i]...)
+			}
+			members = append(members, mc)
+		}
+	}
+	if members == nil {
+		return p
+	}
+	return &serial{members: members, warnings: p.warnings}
+}
+
 // Warnings implements Warner: the chain's own and its members'.
 func (p *serial) Warnings() []string { return p.warnings }
 

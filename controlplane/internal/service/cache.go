@@ -51,46 +51,67 @@ func NewResponseCache(c *cache.Cache, recorder policy.Recorder, logger *slog.Log
 	return &ResponseCache{cache: c, fills: cache.NewFills(0, 0), recorder: recorder, logger: logger}
 }
 
-// lookup looks a request the policies let through up in the cache,
-// recording cache.hit or cache.miss. It returns the cached response
-// (upstream's, before any response policy) and the request as it would go
-// upstream, or nil; a cacheable request that misses gets a cache-fill
-// token in resp. A request without a credential hash is neither looked up
-// nor cached; one that asks to bypass caches (Cache-Control no-cache) is
-// not looked up, but refreshes the entry unless it also says no-store.
+// cachePlan is what the cache does for one call whose request the
+// policies let through: answer it (hit), or remember its key so that its
+// response can be stored (fill).
+type cachePlan struct {
+	hit     *cpv1.Message // the cached answer; nil on a miss
+	request []byte        // the request as it goes upstream
+	key     string        // "" when the call is not cacheable
+	scope   string
+	fill    bool // the response may be stored under key
+}
+
+// plan looks a call up: the request as it goes upstream (body), from the
+// call's metadata. A request that asks to bypass the cache is not
+// answered from it, and fills it unless it also says no-store; a miss
+// fills it.
+func (rc *ResponseCache) plan(ctx context.Context, callID string, format cpv1.ClientFormat, body []byte, meta *cpv1.RequestMetadata) cachePlan {
+	scope := meta.GetCredentialSha256()
+	if rc == nil || len(scope) > maxScopeBytes {
+		return cachePlan{}
+	}
+	key, ok := rc.cache.Key(format, body, scope)
+	if !ok {
+		return cachePlan{}
+	}
+	p := cachePlan{request: body, key: key, scope: scope}
+	if headers := meta.GetHeaders(); cache.Bypass(headers) {
+		p.fill = !cache.NoStore(headers)
+		return p
+	}
+	lctx, cancel := context.WithTimeout(ctx, cacheLookupTimeout)
+	msg, hit := rc.cache.Get(lctx, key)
+	cancel()
+	call := &policy.Call{ID: callID, Format: format, Metadata: meta, Recorder: rc.recorder}
+	details := map[string]any{"key": key[:16], "cache": rc.cache.Kind()}
+	if !hit {
+		call.Record(ctx, "cache.miss", details)
+		p.fill = true
+		return p
+	}
+	call.Record(ctx, "cache.hit", details)
+	p.hit = msg
+	return p
+}
+
+// lookup plans a call of the request-policy RPC: on a hit it returns the
+// cached answer and the request as it went upstream; a call that may fill
+// the cache gets a fill token in resp, for its record.
 func (rc *ResponseCache) lookup(ctx context.Context, req *cpv1.ApplyRequestPoliciesRequest, resp *cpv1.ApplyRequestPoliciesResponse) (*cpv1.Message, []byte) {
 	cont := resp.GetContinue()
-	scope := req.GetMetadata().GetCredentialSha256()
-	if rc == nil || cont == nil || len(scope) > maxScopeBytes {
+	if rc == nil || cont == nil {
 		return nil, nil
 	}
 	body := req.GetBody()
 	if cont.Body != nil {
 		body = cont.Body
 	}
-	key, ok := rc.cache.Key(req.GetFormat(), body, scope)
-	if !ok {
-		return nil, nil
+	p := rc.plan(ctx, req.GetCallId(), req.GetFormat(), body, req.GetMetadata())
+	if p.fill {
+		resp.CacheFillToken = rc.fills.Issue(cache.Fill{CallID: req.GetCallId(), Key: p.key, Scope: p.scope})
 	}
-	fill := cache.Fill{CallID: req.GetCallId(), Key: key, Scope: scope}
-	if headers := req.GetMetadata().GetHeaders(); cache.Bypass(headers) {
-		if !cache.NoStore(headers) {
-			resp.CacheFillToken = rc.fills.Issue(fill)
-		}
-		return nil, nil
-	}
-	lctx, cancel := context.WithTimeout(ctx, cacheLookupTimeout)
-	msg, hit := rc.cache.Get(lctx, key)
-	cancel()
-	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Metadata: req.GetMetadata(), Recorder: rc.recorder}
-	details := map[string]any{"key": key[:16], "cache": rc.cache.Kind()}
-	if !hit {
-		call.Record(ctx, "cache.miss", details)
-		resp.CacheFillToken = rc.fills.Issue(fill)
-		return nil, nil
-	}
-	call.Record(ctx, "cache.hit", details)
-	return msg, body
+	return p.hit, p.request
 }
 
 // pendingFill is upstream's response to a recorded call, allowed into the

@@ -101,6 +101,19 @@ func (b fakeBuilder) Build(class string, _ map[string]any) (policy.Policy, error
 // serve serves a PolicyService running p on bufconn and returns a client.
 func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
 	t.Helper()
+	return cpv1.NewPolicyServiceClient(serveConn(t, p))
+}
+
+// serveConn serves the policy and call services running p on bufconn and
+// returns a connection to them.
+func serveConn(t *testing.T, p policy.Policy) *grpc.ClientConn {
+	t.Helper()
+	return serveCached(t, p, nil)
+}
+
+// serveCached is serveConn with a response cache (nil: none).
+func serveCached(t *testing.T, p policy.Policy, rc *ResponseCache) *grpc.ClientConn {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, err := NewStore(fakeBuilder{p}, logger, "fake", nil, "test")
 	if err != nil {
@@ -108,7 +121,9 @@ func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
 	}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	cpv1.RegisterPolicyServiceServer(gs, NewPolicyService(store, logger, nil))
+	ps := NewPolicyService(store, logger, nil)
+	cpv1.RegisterPolicyServiceServer(gs, ps)
+	cpv1.RegisterCallServiceServer(gs, NewCallService(ps, rc))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -118,7 +133,7 @@ func serve(t *testing.T, p policy.Policy) cpv1.PolicyServiceClient {
 		t.Fatalf("NewClient: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return cpv1.NewPolicyServiceClient(conn)
+	return conn
 }
 
 func testContext(t *testing.T) context.Context {

@@ -60,6 +60,19 @@ type Active struct {
 	inlineSecrets []string
 }
 
+// forCall returns the activation with the policy's object for one call
+// (policy.ForCall): a call session holds it from start to end, so that a
+// policy keeps its state across the call's hooks.
+func (a *Active) forCall(call *policy.Call) *Active {
+	p := policy.ForCall(a.Policy, call)
+	if p == a.Policy {
+		return a
+	}
+	c := *a
+	c.Policy = p
+	return &c
+}
+
 // Proto returns the activation as an ActivePolicy message, which the
 // caller owns.
 func (a *Active) Proto() *cpv1.ActivePolicy {

@@ -120,11 +120,25 @@ func (t inputTable) output(ev *cpv1.StreamEvent) *cpv1.StreamOutput {
 }
 
 // send sends the outputs of one policy hook as one batch; it sends nothing
-// when there are no outputs and the response goes on. An output that is an
-// input itself (pointer-identical) is sent as its passthrough_seq.
+// when there are no outputs and the response goes on.
 func (s *PolicyService) send(ctx context.Context, stream chunkStream, active *Active, call *policy.Call, inputs inputTable, emit policy.Emit) error {
-	if len(emit.Events) == 0 && !emit.End {
+	batch, err := inputs.batch(emit)
+	if err != nil {
+		return s.policyError(ctx, active, call, "emit", err)
+	}
+	if batch == nil {
 		return nil
+	}
+	return stream.Send(batch)
+}
+
+// batch converts the outputs of one policy hook into one batch: an
+// output that is an input itself (pointer-identical) becomes its
+// passthrough_seq. It is nil when there are no outputs and the response
+// goes on.
+func (t inputTable) batch(emit policy.Emit) (*cpv1.StreamChunkPolicyResponse, error) {
+	if len(emit.Events) == 0 && !emit.End {
+		return nil, nil
 	}
 	resp := &cpv1.StreamChunkPolicyResponse{
 		Outputs:   make([]*cpv1.StreamOutput, 0, len(emit.Events)),
@@ -132,11 +146,11 @@ func (s *PolicyService) send(ctx context.Context, stream chunkStream, active *Ac
 	}
 	for i, ev := range emit.Events {
 		if ev == nil {
-			return s.policyError(ctx, active, call, "emit", fmt.Errorf("output %d is nil", i))
+			return nil, fmt.Errorf("output %d is nil", i)
 		}
-		resp.Outputs = append(resp.Outputs, inputs.output(ev))
+		resp.Outputs = append(resp.Outputs, t.output(ev))
 	}
-	return stream.Send(resp)
+	return resp, nil
 }
 
 // messageKind names the kind of a stream message for errors.

@@ -28,7 +28,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PolicyService is the only seam between the gateway and the control plane.
+// PolicyService applies the active policy to a proxied call in separate
+// calls. (CallService, in call.proto, carries a whole call on one stream
+// instead; the gateway is moving to it.)
 //
 // The gateway calls it for every proxied call: once for the request, then
 // either once for a complete response or once (a bidirectional stream) for
@@ -105,7 +107,9 @@ type PolicyService_StreamChunkPolicyClient = grpc.BidiStreamingClient[StreamChun
 // All implementations must embed UnimplementedPolicyServiceServer
 // for forward compatibility.
 //
-// PolicyService is the only seam between the gateway and the control plane.
+// PolicyService applies the active policy to a proxied call in separate
+// calls. (CallService, in call.proto, carries a whole call on one stream
+// instead; the gateway is moving to it.)
 //
 // The gateway calls it for every proxied call: once for the request, then
 // either once for a complete response or once (a bidirectional stream) for

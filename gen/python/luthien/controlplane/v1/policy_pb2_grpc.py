@@ -6,7 +6,9 @@ from luthien.controlplane.v1 import policy_pb2 as luthien_dot_controlplane_dot_v
 
 
 class PolicyServiceStub(object):
-    """PolicyService is the only seam between the gateway and the control plane.
+    """PolicyService applies the active policy to a proxied call in separate
+    calls. (CallService, in call.proto, carries a whole call on one stream
+    instead; the gateway is moving to it.)
 
     The gateway calls it for every proxied call: once for the request, then
     either once for a complete response or once (a bidirectional stream) for
@@ -44,7 +46,9 @@ class PolicyServiceStub(object):
 
 
 class PolicyServiceServicer(object):
-    """PolicyService is the only seam between the gateway and the control plane.
+    """PolicyService applies the active policy to a proxied call in separate
+    calls. (CallService, in call.proto, carries a whole call on one stream
+    instead; the gateway is moving to it.)
 
     The gateway calls it for every proxied call: once for the request, then
     either once for a complete response or once (a bidirectional stream) for
@@ -116,7 +120,9 @@ def add_PolicyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PolicyService(object):
-    """PolicyService is the only seam between the gateway and the control plane.
+    """PolicyService applies the active policy to a proxied call in separate
+    calls. (CallService, in call.proto, carries a whole call on one stream
+    instead; the gateway is moving to it.)
 
     The gateway calls it for every proxied call: once for the request, then
     either once for a complete response or once (a bidirectional stream) for

@@ -1,0 +1,320 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"luthien.dev/canon"
+	"luthien.dev/controlplane/internal/policy"
+	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
+)
+
+// CallService implements cpv1.CallServiceServer: each policed call is one
+// stream, and its session (the policy chosen at start, the request as it
+// went upstream, the stream's state) lives here from start to end, so
+// that no revision has to be looked up again and a call never straddles
+// two control planes.
+type CallService struct {
+	cpv1.UnimplementedCallServiceServer
+
+	policies *PolicyService
+	cache    *ResponseCache // nil: no cache
+}
+
+var _ cpv1.CallServiceServer = (*CallService)(nil)
+
+// NewCallService returns the call service over the policies of p and the
+// response cache (nil: none).
+func NewCallService(p *PolicyService, cache *ResponseCache) *CallService {
+	return &CallService{policies: p, cache: cache}
+}
+
+// callStream is the server side of one Call.
+type callStream = cpv1.CallService_CallServer
+
+// session is one call as the control plane holds it. Its methods run on
+// the call's goroutine only.
+type session struct {
+	s      *PolicyService
+	cache  *ResponseCache
+	stream callStream
+	active *Active
+	call   *policy.Call
+
+	inspect   cpv1.Inspect
+	responded bool          // the complete response was handled
+	ps        policy.Stream // the stream's state, opened by the first events
+	inputs    inputTable
+	lastSeq   uint64
+	cut       bool // the policy ended the response: later events are dropped
+
+	fill     cachePlan          // the key the response may be cached under
+	upstream *cpv1.Message      // upstream's complete response, as the session saw it
+	acc      *canon.Accumulator // upstream's stream, when it may fill the cache
+}
+
+// Call runs one call: start, decision, the response or the events, end.
+// A message out of order is INVALID_ARGUMENT; a policy failure is
+// INTERNAL (the gateway fails closed).
+func (c *CallService) Call(stream callStream) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "call closed before start")
+	}
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return status.Errorf(codes.InvalidArgument, "first message must be start, got %s", callMessageKind(first))
+	}
+	if err := validateCall(start.GetCallId(), start.GetFormat()); err != nil {
+		return err
+	}
+	ss := &session{s: c.policies, cache: c.cache, stream: stream, inputs: inputTable{}}
+	ss.call = &policy.Call{ID: start.GetCallId(), Format: start.GetFormat(), Request: start.GetBody(),
+		Metadata: start.GetMetadata(), Recorder: c.policies.recorder}
+	ss.active = c.policies.store.Active().forCall(ss.call)
+	if err := ss.decide(ctx, start.GetStream()); err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return status.Error(codes.InvalidArgument, "call closed before end")
+		}
+		if err != nil {
+			return err
+		}
+		switch m := msg.GetMsg().(type) {
+		case *cpv1.CallRequest_Response:
+			err = ss.response(ctx, m.Response)
+		case *cpv1.CallRequest_Events:
+			err = ss.events(ctx, m.Events.GetEvents())
+		case *cpv1.CallRequest_End:
+			return ss.end(ctx, m.End)
+		case *cpv1.CallRequest_Start:
+			err = status.Error(codes.InvalidArgument, "start sent twice")
+		default:
+			err = status.Error(codes.InvalidArgument, "empty call message")
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decide runs the request phase and answers the decision.
+func (ss *session) decide(ctx context.Context, streamed bool) error {
+	begin := time.Now()
+	out, err := decideRequest(ctx, ss.active, ss.call)
+	ss.s.observeRequest(ctx, ss.active, out, err, begin)
+	if err != nil {
+		return ss.s.policyError(ctx, ss.active, ss.call, "on request", err)
+	}
+	dec := &cpv1.CallDecision{}
+	switch o := out.GetOutcome().(type) {
+	case *cpv1.ApplyRequestPoliciesResponse_Continue:
+		dec.Outcome = &cpv1.CallDecision_Continue{Continue: o.Continue}
+		if o.Continue.Body != nil {
+			ss.call = ss.call.WithRequest(o.Continue.Body)
+		}
+		switch {
+		case !out.GetInspectResponse():
+			dec.Inspect = cpv1.Inspect_INSPECT_NONE
+		case streamed:
+			dec.Inspect = cpv1.Inspect_INSPECT_STREAM
+		default:
+			dec.Inspect = cpv1.Inspect_INSPECT_RESPONSE
+		}
+	case *cpv1.ApplyRequestPoliciesResponse_Respond:
+		dec.Outcome = &cpv1.CallDecision_Respond{Respond: o.Respond}
+	case *cpv1.ApplyRequestPoliciesResponse_Reject:
+		dec.Outcome = &cpv1.CallDecision_Reject{Reject: o.Reject}
+	}
+	if dec.GetContinue() != nil {
+		if err := ss.planCache(ctx, dec); err != nil {
+			return err
+		}
+	}
+	ss.inspect = dec.Inspect
+	return ss.stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Decision{Decision: dec}})
+}
+
+// planCache looks the call up in the response cache: a hit answers the
+// call (respond) after the response phase of the call's policy, as a
+// fresh response would go through it; a call that may fill the cache has
+// its response kept, and asks for it when it inspects nothing.
+func (ss *session) planCache(ctx context.Context, dec *cpv1.CallDecision) error {
+	p := ss.cache.plan(ctx, ss.call.ID, ss.call.Format, ss.call.Request, ss.call.Metadata)
+	if p.hit == nil {
+		if p.fill {
+			ss.fill = p
+			dec.WantsResponse = dec.Inspect == cpv1.Inspect_INSPECT_NONE
+		}
+		return nil
+	}
+	msg := p.hit
+	if ss.active.Policy.InspectsResponse() {
+		var err error
+		if msg, _, err = decideResponse(ctx, ss.active, ss.call, msg); err != nil {
+			return ss.s.policyError(ctx, ss.active, ss.call, "on cached response", err)
+		}
+	}
+	dec.Outcome = &cpv1.CallDecision_Respond{Respond: &cpv1.Respond{Message: msg}}
+	dec.Inspect = cpv1.Inspect_INSPECT_UNSPECIFIED
+	return nil
+}
+
+// inspecting refuses a response or events the decision did not ask for,
+// or that come after the other kind.
+func (ss *session) inspecting(kind string) error {
+	switch {
+	case ss.inspect != cpv1.Inspect_INSPECT_RESPONSE && ss.inspect != cpv1.Inspect_INSPECT_STREAM:
+		return status.Errorf(codes.InvalidArgument, "%s sent, but the decision inspects nothing", kind)
+	case ss.responded:
+		return status.Errorf(codes.InvalidArgument, "%s sent after the complete response", kind)
+	case kind == "response" && ss.ps != nil:
+		return status.Error(codes.InvalidArgument, "response sent after events")
+	}
+	return nil
+}
+
+// response runs the response phase on a complete response.
+func (ss *session) response(ctx context.Context, msg *cpv1.Message) error {
+	if err := ss.inspecting("response"); err != nil {
+		return err
+	}
+	if msg == nil {
+		return status.Error(codes.InvalidArgument, "response message without a response")
+	}
+	ss.responded, ss.upstream = true, msg
+	begin := time.Now()
+	final, changed, err := decideResponse(ctx, ss.active, ss.call, msg)
+	ss.s.observeResponse(ctx, ss.active, changed, err, begin)
+	if err != nil {
+		return ss.s.policyError(ctx, ss.active, ss.call, "on response", err)
+	}
+	out := &cpv1.ApplyResponsePolicyResponse{}
+	if changed {
+		out.Response = final
+	}
+	return ss.stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Response{Response: out}})
+}
+
+// events hands each event to the policy's stream and sends the outputs of
+// the message as one batch.
+func (ss *session) events(ctx context.Context, evs []*cpv1.StreamEvent) error {
+	if err := ss.inspecting("events"); err != nil {
+		return err
+	}
+	if ss.ps == nil {
+		ss.ps = ss.active.Policy.NewStream(ctx, ss.call)
+	}
+	var emitted policy.Emit
+	for i, ev := range evs {
+		if ev == nil || ev.GetSeq() <= ss.lastSeq {
+			return status.Errorf(codes.InvalidArgument, "event %d: seq %d does not follow %d", i, ev.GetSeq(), ss.lastSeq)
+		}
+		ss.lastSeq = ev.GetSeq()
+		if ss.fill.key != "" {
+			if ss.acc == nil {
+				ss.acc = &canon.Accumulator{}
+			}
+			ss.acc.Add(ev)
+		}
+		if ss.cut {
+			continue
+		}
+		ss.inputs.add(ev)
+		emit, err := ss.ps.OnEvent(ctx, ev)
+		if err != nil {
+			return ss.s.policyError(ctx, ss.active, ss.call, "on event", err)
+		}
+		emitted.Events = append(emitted.Events, emit.Events...)
+		if emit.End {
+			emitted.End, ss.cut = true, true
+		}
+	}
+	return ss.sendOutputs(ctx, emitted)
+}
+
+// end runs the stream's end hook when a stream was open, sends its
+// outputs, waits for the gateway to close its side and answers done.
+func (ss *session) end(ctx context.Context, end *cpv1.CallEnd) error {
+	if ss.ps != nil && !ss.cut {
+		emit, err := ss.ps.OnEnd(ctx, end.GetUpstreamError())
+		if err != nil {
+			return ss.s.policyError(ctx, ss.active, ss.call, "on end", err)
+		}
+		if err := ss.sendOutputs(ctx, emit); err != nil {
+			return err
+		}
+	}
+	if end.GetResponse() != nil {
+		if ss.inspect != cpv1.Inspect_INSPECT_NONE || ss.fill.key == "" {
+			return status.Error(codes.InvalidArgument, "end carries a response the control plane did not ask for")
+		}
+		ss.upstream = end.GetResponse()
+	}
+	msg, err := ss.stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return err
+	default:
+		return status.Errorf(codes.InvalidArgument, "%s sent after end", callMessageKind(msg))
+	}
+	ss.storeResponse(ctx, end)
+	return ss.stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Done{Done: &cpv1.CallDone{}}})
+}
+
+// storeResponse caches upstream's response as the session received it
+// (whole, or accumulated from the stream's events), when the call may
+// fill the cache and upstream answered in full and with success.
+func (ss *session) storeResponse(ctx context.Context, end *cpv1.CallEnd) {
+	if ss.acc != nil && !ss.cut {
+		ss.upstream = ss.acc.Message()
+	}
+	if ss.fill.key == "" || ss.upstream == nil || len(ss.upstream.GetContent()) == 0 ||
+		end.GetHttpStatus() != http.StatusOK || end.GetUpstreamError() != "" {
+		return
+	}
+	ss.cache.fill(ctx, &pendingFill{callID: ss.call.ID, key: ss.fill.key, msg: ss.upstream})
+}
+
+// sendOutputs sends one batch of outputs; nothing when there is none and
+// the response goes on.
+func (ss *session) sendOutputs(ctx context.Context, emit policy.Emit) error {
+	batch, err := ss.inputs.batch(emit)
+	if err != nil {
+		return ss.s.policyError(ctx, ss.active, ss.call, "emit", err)
+	}
+	if batch == nil {
+		return nil
+	}
+	return ss.stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Outputs{Outputs: batch}})
+}
+
+// callMessageKind names the kind of a call message for errors.
+func callMessageKind(msg *cpv1.CallRequest) string {
+	switch msg.GetMsg().(type) {
+	case *cpv1.CallRequest_Start:
+		return "start"
+	case *cpv1.CallRequest_Response:
+		return "response"
+	case *cpv1.CallRequest_Events:
+		return "events"
+	case *cpv1.CallRequest_End:
+		return "end"
+	}
+	return fmt.Sprintf("an empty message (%T)", msg.GetMsg())
+}
