@@ -6,7 +6,7 @@ MAKEFLAGS += --no-print-directory
 
 # Tools are pinned in tools/go.mod (a workspace module) and run through `go tool`.
 TOOL := go tool
-MODULES := gen migrations controlplane gateway deploy
+MODULES := gen migrations canon settings controlplane gateway bench deploy
 BIN := $(CURDIR)/bin
 BENCH_DURATION ?= 3s
 BENCH_PGHOST ?= 127.0.0.1
@@ -99,7 +99,7 @@ bench: ## Load benchmark: direct, floor proxy and gateway modes side by side (~5
 	  psql -q -h $(BENCH_PGHOST) -U postgres -c 'DROP DATABASE IF EXISTS $(BENCH_DB)' -c 'CREATE DATABASE $(BENCH_DB)' && \
 	  db="postgres://postgres@$(BENCH_PGHOST):5432/$(BENCH_DB)?sslmode=disable"; \
 	else echo "no PostgreSQL on $(BENCH_PGHOST): gateway-postgres is skipped"; fi; \
-	cd gateway && go run ./cmd/bench -duration $(BENCH_DURATION) -database-url "$$db" -out-json $(BIN)/bench.json -out-md $(BIN)/bench.md
+	cd bench && go run ./cmd/bench -duration $(BENCH_DURATION) -database-url "$$db" -out-json $(BIN)/bench.json -out-md $(BIN)/bench.md
 
 .PHONY: soak
 soak: ## Soak test: mixed calls, aborts, slow readers and 10 MiB bodies for SOAK_DURATION (default 5m); checks for leaks and lost records
@@ -107,7 +107,7 @@ soak: ## Soak test: mixed calls, aborts, slow readers and 10 MiB bodies for SOAK
 
 .PHONY: bench-smoke
 bench-smoke: ## A few seconds of every benchmark phase, to check the harness works (figures not meaningful)
-	cd gateway && go run ./cmd/bench -smoke
+	cd bench && go run ./cmd/bench -smoke
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module

@@ -8,7 +8,9 @@ require (
 	golang.org/x/text v0.43.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	luthien.dev/canon v0.0.0
 	luthien.dev/gen v0.0.0
+	luthien.dev/settings v0.0.0
 )
 
 require (
@@ -37,7 +39,11 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
 )
 
-replace luthien.dev/gen => ../gen
+replace (
+	luthien.dev/canon => ../canon
+	luthien.dev/gen => ../gen
+	luthien.dev/settings => ../settings
+)
 
 require (
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1

@@ -3,8 +3,11 @@ module luthien.dev/gateway
 go 1.26.7
 
 require (
+	luthien.dev/bench v0.0.0
+	luthien.dev/canon v0.0.0
 	luthien.dev/controlplane v0.0.0
 	luthien.dev/gen v0.0.0
+	luthien.dev/settings v0.0.0
 )
 
 require (
@@ -35,8 +38,11 @@ require (
 )
 
 replace (
+	luthien.dev/bench => ../bench
+	luthien.dev/canon => ../canon
 	luthien.dev/controlplane => ../controlplane
 	luthien.dev/gen => ../gen
+	luthien.dev/settings => ../settings
 )
 
 require (

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // Under all_caps a call's page shows the response's change as a diff: the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // A session of two Anthropic turns, the first answered with a tool call

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // debianPython is the Python whose python3-grpcio and python3-protobuf

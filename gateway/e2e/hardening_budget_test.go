@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/htmltest"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // waitCached repeats a request until the cache answers it (upstream is not

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // rawPathRequest sends a request whose path goes on the wire exactly as

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/app"
 	"luthien.dev/gateway/internal/config"
-	"luthien.dev/gateway/internal/fakeupstream"
 	"luthien.dev/migrations/dbtest"
 )
 

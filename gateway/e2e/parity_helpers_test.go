@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // parityCase is one behaviour the earlier system's policy tests assert,

@@ -3,7 +3,7 @@ package e2e
 import (
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // The earlier system's class references, which the gateway accepts as

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // judgeModel is the model name policies use for their judge; the fake

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // checkOutcome compares an outcome with the wanted text (exact, or a

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // An unmodified stream reaches the client byte-identical, and the request

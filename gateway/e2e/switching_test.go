@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // switchPolicies are activated in turn by the switching tests.

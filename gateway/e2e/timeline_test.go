@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"testing"
 
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
-	"luthien.dev/gateway/internal/fakeupstream"
 	"luthien.dev/gateway/internal/openai"
 	"luthien.dev/gateway/internal/sse"
 )

@@ -20,9 +20,9 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/app"
 	"luthien.dev/gateway/internal/config"
-	"luthien.dev/gateway/internal/fakeupstream"
 )
 
 // otlpReceiver is an OTLP/HTTP trace receiver (POST /v1/traces,

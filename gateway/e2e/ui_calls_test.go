@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/net/html"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/htmltest"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // sessionConversation is a two-turn conversation in one client format:

@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"luthien.dev/controlplane/server"
+	"luthien.dev/settings/shared"
+	"luthien.dev/settings/shared/sharedtest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -19,13 +26,14 @@ func TestLoadConfig(t *testing.T) {
 	}
 	// def is the default configuration with the given changes.
 	def := func(change func(*config)) config {
-		c := config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo, redisPrefix: "luthien:",
-			cacheTTL: time.Hour, cacheMode: "temperature0", storeQueue: 10000, logFormat: "text"}
+		c := config{grpcAddr: "127.0.0.1:9000", logLevel: slog.LevelInfo, logFormat: "text", Persistence: shared.Persistence{
+			RedisPrefix: "luthien:", CacheTTL: time.Hour, CacheMode: "temperature0", QueueCapacity: 10000}}
 		if change != nil {
 			change(&c)
 		}
 		return c
 	}
+	envPolicyConfig, envLogLevel := shared.PolicyConfig.Env, shared.LogLevel.Env
 	tests := []struct {
 		name      string
 		args      []string
@@ -53,6 +61,12 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{envGRPCAddr: "", envLogLevel: ""},
 			want: def(nil),
 		},
+		{
+			name: "own switches and files",
+			args: []string{"-grpc-insecure", "1", "-metrics-addr", "127.0.0.1:9464"},
+			env:  map[string]string{envInsecure: "0", envMetricsAddr: "127.0.0.1:1"},
+			want: def(func(c *config) { c.insecure, c.metricsAddr = true, "127.0.0.1:9464" }),
+		},
 		{name: "missing policy file", args: []string{"-policy-config", filepath.Join(dir, "absent.yaml")}, wantErrIn: "absent.yaml"},
 		{name: "policy path is a directory", env: map[string]string{envPolicyConfig: dir}, wantErrIn: "not a regular file"},
 		{name: "address without port", args: []string{"-grpc-addr", "localhost"}, wantErrIn: "-grpc-addr"},
@@ -60,27 +74,11 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErrIn: `-log-level (LUTHIEN_LOG_LEVEL) "loud"`},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErrIn: "flag provided but not defined"},
 		{name: "positional argument", args: []string{"serve"}, wantErrIn: `unexpected argument "serve"`},
-		{
-			name: "recording settings from the environment",
-			env: map[string]string{envDatabaseURL: "postgres://db/x", envRedisURL: "redis://r:6379/0", envRedisPrefix: "t:",
-				envRetention: "30", envCacheTTL: "0", envCacheMode: "all", envStoreQueue: "50"},
-			want: def(func(c *config) {
-				c.databaseURL, c.redisURL, c.redisPrefix = "postgres://db/x", "redis://r:6379/0", "t:"
-				c.retentionDays, c.cacheTTL, c.cacheMode, c.storeQueue = 30, 0, "all", 50
-			}),
-		},
-		{
-			name: "recording flags beat the environment",
-			args: []string{"-database-url", "postgres://flag/x", "-retention-days", "7", "-cache-ttl", "5m", "-cache-mode", "off", "-store-queue", "9"},
-			env:  map[string]string{envDatabaseURL: "postgres://env/x", envRetention: "30", envCacheTTL: "1h", envCacheMode: "all", envStoreQueue: "50"},
-			want: def(func(c *config) {
-				c.databaseURL, c.retentionDays, c.cacheTTL, c.cacheMode, c.storeQueue = "postgres://flag/x", 7, 5*time.Minute, "off", 9
-			}),
-		},
 		{name: "negative retention", args: []string{"-retention-days", "-1"}, wantErrIn: "-retention-days"},
-		{name: "bad cache ttl", env: map[string]string{envCacheTTL: "soon"}, wantErrIn: "LUTHIEN_CACHE_TTL"},
+		{name: "bad cache ttl", env: map[string]string{"LUTHIEN_CACHE_TTL": "soon"}, wantErrIn: "LUTHIEN_CACHE_TTL"},
 		{name: "bad cache mode", args: []string{"-cache-mode", "sometimes"}, wantErrIn: "-cache-mode"},
-		{name: "bad queue capacity", env: map[string]string{envStoreQueue: "0"}, wantErrIn: "LUTHIEN_STORE_QUEUE"},
+		{name: "bad queue capacity", env: map[string]string{"LUTHIEN_STORE_QUEUE": "0"}, wantErrIn: "LUTHIEN_STORE_QUEUE"},
+		{name: "bad metrics address", env: map[string]string{envMetricsAddr: "9464"}, wantErrIn: `-metrics-addr (LUTHIEN_METRICS_ADDR) "9464"`},
 		{name: "judge settings", env: map[string]string{"LUTHIEN_JUDGE_HOSTS": "judge.internal:8443, api.openai.com",
 			"LUTHIEN_JUDGE_KEY_ENVS": "LUTHIEN_JUDGE_*", "OPENAI_BASE_URL": "https://proxy.internal/v1"}, want: def(nil)},
 		{name: "bad judge hosts", env: map[string]string{"LUTHIEN_JUDGE_HOSTS": "https://judge.internal/"}, wantErrIn: "LUTHIEN_JUDGE_HOSTS"},
@@ -104,6 +102,76 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("loadConfig = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSharedSettings runs the cases every binary runs on the settings it
+// shares with the gateway: the same flags and environment give the same
+// values and the same errors here as in the gateway.
+func TestSharedSettings(t *testing.T) {
+	sharedtest.Run(t, func(args []string, getenv func(string) string) (sharedtest.Values, error) {
+		c, err := loadConfig(args, getenv, io.Discard)
+		return sharedtest.Values{Persistence: c.Persistence, PolicyConfig: c.policyConfig, LogLevel: c.logLevel,
+			LogFormat: c.logFormat, Token: c.token}, err
+	})
+}
+
+// TestSharedDefaultsAreTheServers checks that the shared defaults are the
+// ones the server applies to a zero server.Config, so that a gateway and
+// a control plane configured alike behave alike.
+func TestSharedDefaultsAreTheServers(t *testing.T) {
+	if shared.DefaultRedisPrefix != server.DefaultRedisPrefix || shared.DefaultCacheTTL != server.DefaultCacheTTL ||
+		shared.DefaultQueueCapacity != server.DefaultQueueCapacity {
+		t.Errorf("shared defaults %q, %v, %d; the server's %q, %v, %d", shared.DefaultRedisPrefix, shared.DefaultCacheTTL,
+			shared.DefaultQueueCapacity, server.DefaultRedisPrefix, server.DefaultCacheTTL, server.DefaultQueueCapacity)
+	}
+	if err := server.CheckLogFormat(shared.LogFormat.Default); err != nil {
+		t.Error(err)
+	}
+	for _, v := range shared.LogFormat.Values {
+		if err := server.CheckLogFormat(v); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestSettingNames(t *testing.T) {
+	names, err := settingNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedtest.CheckNames(t, names)
+	for _, n := range []string{envGRPCAddr, envMetricsAddr, "LUTHIEN_JUDGE_HOSTS", "OPENAI_API_KEY"} {
+		if !slices.Contains(names, n) {
+			t.Errorf("names lack %s: %v", n, names)
+		}
+	}
+	if slices.Contains(names, "LUTHIEN_HTTP_ADDR") {
+		t.Error("the control plane lists the gateway's LUTHIEN_HTTP_ADDR")
+	}
+}
+
+// TestHelp checks that -h writes every flag with its variable, then the
+// settings without a flag, and never a value from the environment.
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := loadConfig([]string{"-h"}, func(name string) string {
+		if name == envDatabaseURL {
+			return "postgres://luthien:s3cret@db/x"
+		}
+		return ""
+	}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"-token-file string", "($LUTHIEN_CONTROL_PLANE_TOKEN_FILE)", "-store-queue int", `(default "10000")`,
+		"Link settings without a flag", "LUTHIEN_JUDGE_HOSTS", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "s3cret") {
+		t.Error("usage shows a value from the environment")
 	}
 }
 

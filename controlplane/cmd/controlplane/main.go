@@ -36,6 +36,7 @@ import (
 	"luthien.dev/controlplane/internal/db"
 	"luthien.dev/controlplane/server"
 	"luthien.dev/migrations"
+	"luthien.dev/settings"
 )
 
 // shutdownTimeout bounds the graceful stop; calls still running after it
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], getenv)
 	}
-	if len(args) == 1 && (args[0] == "-list-settings" || args[0] == "--list-settings") {
+	if settings.ListRequested(args) {
 		return listSettings(os.Stdout)
 	}
 	cfg, err := loadConfig(args, getenv, os.Stderr)
@@ -100,13 +101,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	srv, err := server.New(server.Config{
 		PolicyConfigPath: cfg.policyConfig,
 		Logger:           logger,
-		DatabaseURL:      cfg.databaseURL,
-		RedisURL:         cfg.redisURL,
-		RedisPrefix:      cfg.redisPrefix,
-		RetentionDays:    cfg.retentionDays,
-		CacheTTL:         cfg.cacheTTL,
-		CacheMode:        cfg.cacheMode,
-		QueueCapacity:    cfg.storeQueue,
+		DatabaseURL:      cfg.DatabaseURL,
+		RedisURL:         cfg.RedisURL,
+		RedisPrefix:      cfg.RedisPrefix,
+		RetentionDays:    cfg.RetentionDays,
+		CacheTTL:         cfg.CacheTTL,
+		CacheMode:        cfg.CacheMode,
+		QueueCapacity:    cfg.QueueCapacity,
 		Token:            cfg.token,
 		Metrics:          tel.registry,
 		TracerProvider:   tel.tracerProvider(),
@@ -161,7 +162,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string) err
 	if err != nil {
 		return err
 	}
-	if cfg.databaseURL == "" {
+	if cfg.DatabaseURL == "" {
 		return fmt.Errorf("migrate: no database: set -database-url or %s", envDatabaseURL)
 	}
 	handler, err := server.NewLogHandler(cfg.logFormat, os.Stderr, cfg.logLevel)
@@ -169,12 +170,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 	logger := slog.New(handler)
-	pool, err := db.Open(ctx, cfg.databaseURL, logger)
+	pool, err := db.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	pool.Close()
-	logger.Info("database schema is current", "url", server.RedactURL(cfg.databaseURL), "version", migrations.Latest())
+	logger.Info("database schema is current", "url", server.RedactURL(cfg.DatabaseURL), "version", migrations.Latest())
 	return nil
 }
 
@@ -185,12 +186,7 @@ func listSettings(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		if _, err := fmt.Fprintln(w, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return settings.WriteNames(w, names)
 }
 
 // stopGracefully stops gs gracefully, or forcibly once timeout passes.

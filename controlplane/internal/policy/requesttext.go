@@ -3,9 +3,9 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -26,37 +26,37 @@ func rewriteRequestText(format cpv1.ClientFormat, body []byte, fn func(string) s
 	default:
 		return nil, false, fmt.Errorf("rewrite request: unsupported format %v", format)
 	}
-	var top orderedJSON
-	if err := top.decode(body); err != nil {
+	var top jsonx.Object
+	if err := top.Decode(body); err != nil {
 		return nil, false, fmt.Errorf("rewrite request: %w", err)
 	}
-	if system, ok := top.get("system"); ok && format == cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES {
+	if system, ok := top.Get("system"); ok && format == cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES {
 		newSystem, c, err := rewriteContent(system, fn)
 		if err != nil {
 			return nil, false, fmt.Errorf("rewrite request: system: %w", err)
 		}
 		if c {
-			top.set("system", newSystem)
+			top.Set("system", newSystem)
 			changed = true
 		}
 	}
-	rawMsgs, ok := top.get("messages")
+	rawMsgs, ok := top.Get("messages")
 	if !ok {
 		if !changed {
 			return nil, false, nil
 		}
-		return top.encode(), true, nil
+		return top.Encode(), true, nil
 	}
 	var msgs []json.RawMessage
 	if err := json.Unmarshal(rawMsgs, &msgs); err != nil {
 		return nil, false, fmt.Errorf("rewrite request: messages: %w", err)
 	}
 	for i, raw := range msgs {
-		var m orderedJSON
-		if err := m.decode(raw); err != nil {
+		var m jsonx.Object
+		if err := m.Decode(raw); err != nil {
 			return nil, false, fmt.Errorf("rewrite request: messages[%d]: %w", i, err)
 		}
-		content, ok := m.get("content")
+		content, ok := m.Get("content")
 		if !ok {
 			continue
 		}
@@ -65,16 +65,16 @@ func rewriteRequestText(format cpv1.ClientFormat, body []byte, fn func(string) s
 			return nil, false, fmt.Errorf("rewrite request: messages[%d].content: %w", i, err)
 		}
 		if c {
-			m.set("content", newContent)
-			msgs[i] = m.encode()
+			m.Set("content", newContent)
+			msgs[i] = m.Encode()
 			changed = true
 		}
 	}
 	if !changed {
 		return nil, false, nil
 	}
-	top.set("messages", joinArray(msgs))
-	return top.encode(), true, nil
+	top.Set("messages", joinArray(msgs))
+	return top.Encode(), true, nil
 }
 
 // maxContentDepth bounds how deep rewriteContent follows nested content,
@@ -107,7 +107,7 @@ func rewriteContentAt(content json.RawMessage, fn func(string) string, depth int
 		if out == s {
 			return content, false, nil
 		}
-		return marshalString(out), true, nil
+		return jsonx.String(out), true, nil
 	case '[':
 		var parts []json.RawMessage
 		if err := json.Unmarshal(trimmed, &parts); err != nil {
@@ -115,14 +115,14 @@ func rewriteContentAt(content json.RawMessage, fn func(string) string, depth int
 		}
 		changed := false
 		for i, raw := range parts {
-			var part orderedJSON
-			if err := part.decode(raw); err != nil {
+			var part jsonx.Object
+			if err := part.Decode(raw); err != nil {
 				continue // not an object: kept as is
 			}
-			typ, _ := part.get("type")
-			text, ok := part.get("text")
+			typ, _ := part.Get("type")
+			text, ok := part.Get("text")
 			if !ok || string(bytes.TrimSpace(typ)) != `"text"` {
-				inner, has := part.get("content")
+				inner, has := part.Get("content")
 				if !has {
 					continue
 				}
@@ -131,8 +131,8 @@ func rewriteContentAt(content json.RawMessage, fn func(string) string, depth int
 					return nil, false, fmt.Errorf("[%d].content: %w", i, err)
 				}
 				if c {
-					part.set("content", newInner)
-					parts[i] = part.encode()
+					part.Set("content", newInner)
+					parts[i] = part.Encode()
 					changed = true
 				}
 				continue
@@ -142,8 +142,8 @@ func rewriteContentAt(content json.RawMessage, fn func(string) string, depth int
 				return nil, false, fmt.Errorf("[%d].text: %w", i, err)
 			}
 			if out := fn(s); out != s {
-				part.set("text", marshalString(out))
-				parts[i] = part.encode()
+				part.Set("text", jsonx.String(out))
+				parts[i] = part.Encode()
 				changed = true
 			}
 		}
@@ -165,79 +165,4 @@ func joinArray(items []json.RawMessage) json.RawMessage {
 		out = append(out, it...)
 	}
 	return append(out, ']')
-}
-
-// marshalString encodes s as JSON without HTML escaping.
-func marshalString(s string) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// orderedJSON is a JSON object whose key order survives a round trip.
-type orderedJSON struct {
-	keys []string
-	vals map[string]json.RawMessage
-}
-
-// decode reads a JSON object.
-func (o *orderedJSON) decode(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errors.New("not a JSON object")
-	}
-	o.keys, o.vals = nil, map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		if _, dup := o.vals[k]; !dup {
-			o.keys = append(o.keys, k)
-		}
-		o.vals[k] = v
-	}
-	_, err = dec.Token()
-	return err
-}
-
-// get returns a member.
-func (o *orderedJSON) get(k string) (json.RawMessage, bool) {
-	v, ok := o.vals[k]
-	return v, ok
-}
-
-// set replaces or appends a member.
-func (o *orderedJSON) set(k string, v json.RawMessage) {
-	if _, ok := o.vals[k]; !ok {
-		o.keys = append(o.keys, k)
-	}
-	o.vals[k] = v
-}
-
-// encode writes the object in key order.
-func (o *orderedJSON) encode() []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(marshalString(k))
-		b.WriteByte(':')
-		b.Write(o.vals[k])
-	}
-	b.WriteByte('}')
-	return b.Bytes()
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"luthien.dev/canon/jsonx"
 )
 
 // Redaction: what is recorded (payloads, call rows, the activity feed)
@@ -189,7 +191,7 @@ func redactToken(tok []byte, scratch *[]byte) ([]byte, bool) {
 	if len(spans) == 0 {
 		return nil, false
 	}
-	return jsonString(string(appendRedacted(nil, decoded, spans))), true
+	return jsonx.String(string(appendRedacted(nil, decoded, spans))), true
 }
 
 // unescape appends to dst the text of the content of a JSON string (its
@@ -243,15 +245,6 @@ func unescape(dst, content []byte) ([]byte, bool) {
 		}
 	}
 	return dst, true
-}
-
-// jsonString encodes s as a JSON string, without escaping HTML.
-func jsonString(s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // stringEnd returns the index of the quote closing the string whose

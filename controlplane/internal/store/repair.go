@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -219,13 +220,11 @@ func markRepaired(b []byte, what string) []byte {
 		return b
 	}
 	m[RepairedField] = what
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(m) != nil {
+	out, err := jsonx.Marshal(m)
+	if err != nil {
 		return b
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	return out
 }
 
 // repairedEvent returns ev, or a repaired copy when its payload or its

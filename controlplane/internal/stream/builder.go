@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"luthien.dev/canon"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -270,40 +271,12 @@ func (b *Builder) release(held *Block, inOrdinal, outOrdinal int) []*cpv1.Stream
 	return out
 }
 
-// create emits a block a policy made: start, one delta, stop, under the
-// next output index, all with seq 0.
+// create emits a block a policy made, streamed as canon.BlockEvents
+// streams it, under the next output index, every event with seq 0.
 func (b *Builder) create(block *cpv1.ContentBlock) []*cpv1.StreamEvent {
 	idx := b.next
 	b.next++
-	return BlockEvents(idx, block)
-}
-
-// BlockEvents returns the stream events of a complete block at index: its
-// start, one delta carrying its content (none when empty) and its stop.
-// Text and tool_use blocks are split so; other blocks start whole.
-func BlockEvents(idx uint32, block *cpv1.ContentBlock) []*cpv1.StreamEvent {
-	start := proto.CloneOf(block)
-	var delta *cpv1.ContentBlockDelta
-	switch x := start.GetBlock().(type) {
-	case *cpv1.ContentBlock_Text:
-		if x.Text.GetText() != "" {
-			delta = &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: x.Text.GetText()}}}
-		}
-		x.Text.Text = ""
-	case *cpv1.ContentBlock_ToolUse:
-		input := x.ToolUse.GetInputJson()
-		if len(input) == 0 {
-			input = []byte("{}")
-		}
-		delta = &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: string(input)}}}
-		x.ToolUse.InputJson = nil
-	}
-	out := []*cpv1.StreamEvent{{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{Index: idx, Block: start}}}}
-	if delta != nil {
-		delta.Index = idx
-		out = append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: delta}})
-	}
-	return append(out, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStop{ContentBlockStop: &cpv1.ContentBlockStop{Index: idx}}})
+	return canon.BlockEvents(idx, block)
 }
 
 // reindex returns ev at output index idx: ev itself when its index is

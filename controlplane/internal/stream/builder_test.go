@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"luthien.dev/canon"
 	"luthien.dev/controlplane/streamcheck"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -25,7 +28,7 @@ func input(text string, tools []tool, stop string) []*cpv1.StreamEvent {
 	add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStart{MessageStart: &cpv1.MessageStart{Id: "msg_1", Usage: &cpv1.Usage{InputTokens: 10}}}})
 	idx := uint32(0)
 	block := func(b *cpv1.ContentBlock, pieces []string) {
-		for _, ev := range BlockEvents(idx, b) {
+		for _, ev := range canon.BlockEvents(idx, b) {
 			if d := ev.GetContentBlockDelta(); d != nil {
 				for _, p := range pieces {
 					if d.GetText() != nil {
@@ -240,6 +243,37 @@ func TestBuilder(t *testing.T) {
 				tt.check(t, tt.in, out)
 			}
 		})
+	}
+}
+
+// Blocks a policy makes stream as the providers stream them: a thinking
+// block starts empty and brings its text and its signature in deltas,
+// redacted thinking starts whole; the stream rebuilds the same blocks.
+func TestBuilderCreatedBlocks(t *testing.T) {
+	made := []*cpv1.ContentBlock{
+		{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{Thinking: "reconsidered", Signature: "c2lnbmVk"}}},
+		{Block: &cpv1.ContentBlock_Opaque{Opaque: &cpv1.OpaqueBlock{Type: "redacted_thinking", Json: []byte(`{"type":"redacted_thinking","data":"ZW5j"}`)}}},
+		TextBlock("rewritten"),
+	}
+	out, err := run(t, decider{text: func(*Block) Decision { return Decision{Action: Replace, Blocks: made} }},
+		Options{HoldText: true}, input("original", nil, "end_turn"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streamcheck.Check(out); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range out {
+		if th := ev.GetContentBlockStart().GetBlock().GetThinking(); th != nil && (th.GetThinking() != "" || th.GetSignature() != "") {
+			t.Errorf("thinking start carries content: %v", ev)
+		}
+	}
+	var acc canon.Accumulator
+	for _, ev := range out {
+		acc.Add(ev)
+	}
+	if got := acc.Message().GetContent(); !proto.Equal(&cpv1.Message{Content: got}, &cpv1.Message{Content: made}) {
+		t.Errorf("rebuilt %v, want %v", got, made)
 	}
 }
 

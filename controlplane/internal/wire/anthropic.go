@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -107,7 +108,7 @@ func anthropicBlockJSON(b *cpv1.ContentBlock) (json.RawMessage, error) {
 	default:
 		return json.RawMessage(`{"type":"text","text":""}`), nil
 	}
-	return marshal(v)
+	return jsonx.Marshal(v)
 }
 
 // renderAnthropic renders a message in the Anthropic format, over
@@ -126,22 +127,22 @@ func renderAnthropic(original []byte, msg *cpv1.Message) ([]byte, error) {
 		s := msg.GetStopReason()
 		stop = &s
 	}
-	contentJSON, err := marshal(content)
+	contentJSON, err := jsonx.Marshal(content)
 	if err != nil {
 		return nil, fmt.Errorf("anthropic: render message: %w", err)
 	}
-	stopJSON, _ := marshal(stop)
+	stopJSON, _ := jsonx.Marshal(stop)
 	if original != nil {
-		top, err := decodeObject(original)
-		if err != nil {
+		var top jsonx.Object
+		if err := top.Decode(original); err != nil {
 			return nil, fmt.Errorf("anthropic: render message: %w", err)
 		}
-		top.set("content", contentJSON)
-		top.set("stop_reason", stopJSON)
-		return top.encode(), nil
+		top.Set("content", contentJSON)
+		top.Set("stop_reason", stopJSON)
+		return top.Encode(), nil
 	}
 	u := msg.GetUsage()
-	out, err := marshal(struct {
+	out, err := jsonx.Marshal(struct {
 		ID           string            `json:"id"`
 		Type         string            `json:"type"`
 		Role         string            `json:"role"`

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -143,7 +144,7 @@ func renderOpenAI(original []byte, msg *cpv1.Message) ([]byte, error) {
 			ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
 		}{"assistant", text, calls}
 		u := msg.GetUsage()
-		out, err := marshal(map[string]any{
+		out, err := jsonx.Marshal(map[string]any{
 			"id": msg.GetId(), "object": "chat.completion", "created": time.Now().Unix(), "model": msg.GetModel(),
 			"choices": []any{map[string]any{"index": 0, "message": message, "logprobs": nil, "finish_reason": finish}},
 			"usage": openAIUsage{PromptTokens: u.GetInputTokens(), CompletionTokens: u.GetOutputTokens(),
@@ -164,12 +165,12 @@ func renderOpenAI(original []byte, msg *cpv1.Message) ([]byte, error) {
 // overlayOpenAI writes the first choice's content, tool calls and finish
 // reason over a chat completion.
 func overlayOpenAI(original []byte, text *string, calls []openAIToolCall, finish string) ([]byte, error) {
-	top, err := decodeObject(original)
-	if err != nil {
+	var top jsonx.Object
+	if err := top.Decode(original); err != nil {
 		return nil, err
 	}
 	var choices []json.RawMessage
-	if raw, ok := top.get("choices"); ok {
+	if raw, ok := top.Get("choices"); ok {
 		if err := json.Unmarshal(raw, &choices); err != nil {
 			return nil, fmt.Errorf("choices: %w", err)
 		}
@@ -177,41 +178,41 @@ func overlayOpenAI(original []byte, text *string, calls []openAIToolCall, finish
 	if len(choices) == 0 {
 		choices = []json.RawMessage{json.RawMessage(`{"index":0}`)}
 	}
-	choice, err := decodeObject(choices[0])
-	if err != nil {
+	var choice jsonx.Object
+	if err := choice.Decode(choices[0]); err != nil {
 		return nil, fmt.Errorf("choices[0]: %w", err)
 	}
-	message := &object{vals: map[string]json.RawMessage{}}
-	if raw, ok := choice.get("message"); ok && isObject(raw) {
-		if message, err = decodeObject(raw); err != nil {
+	var message jsonx.Object
+	if raw, ok := choice.Get("message"); ok && jsonx.IsObject(raw) {
+		if err := message.Decode(raw); err != nil {
 			return nil, fmt.Errorf("choices[0].message: %w", err)
 		}
 	}
-	if _, ok := message.get("role"); !ok {
-		message.set("role", json.RawMessage(`"assistant"`))
+	if _, ok := message.Get("role"); !ok {
+		message.Set("role", json.RawMessage(`"assistant"`))
 	}
-	textJSON, err := marshal(text)
+	textJSON, err := jsonx.Marshal(text)
 	if err != nil {
 		return nil, err
 	}
-	message.set("content", textJSON)
+	message.Set("content", textJSON)
 	if len(calls) == 0 {
-		message.del("tool_calls")
+		message.Del("tool_calls")
 	} else {
-		callsJSON, err := marshal(calls)
+		callsJSON, err := jsonx.Marshal(calls)
 		if err != nil {
 			return nil, err
 		}
-		message.set("tool_calls", callsJSON)
+		message.Set("tool_calls", callsJSON)
 	}
-	choice.set("message", message.encode())
-	finishJSON, _ := marshal(finish)
-	choice.set("finish_reason", finishJSON)
-	choices[0] = choice.encode()
-	choicesJSON, err := marshal(choices)
+	choice.Set("message", message.Encode())
+	finishJSON, _ := jsonx.Marshal(finish)
+	choice.Set("finish_reason", finishJSON)
+	choices[0] = choice.Encode()
+	choicesJSON, err := jsonx.Marshal(choices)
 	if err != nil {
 		return nil, err
 	}
-	top.set("choices", choicesJSON)
-	return top.encode(), nil
+	top.Set("choices", choicesJSON)
+	return top.Encode(), nil
 }

@@ -6,8 +6,6 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -37,16 +35,4 @@ func RenderMessage(format cpv1.ClientFormat, original []byte, msg *cpv1.Message)
 		return renderAnthropic(original, msg)
 	}
 	return nil, fmt.Errorf("render response: unsupported format %v", format)
-}
-
-// marshal is json.Marshal without HTML escaping, as the providers write
-// JSON ("<" stays "<").
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

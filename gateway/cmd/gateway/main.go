@@ -24,6 +24,7 @@ import (
 
 	"luthien.dev/gateway/internal/app"
 	"luthien.dev/gateway/internal/config"
+	"luthien.dev/settings"
 )
 
 // gcPercent is the garbage collector's target when GOGC is not set: the
@@ -36,7 +37,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	if len(os.Args) == 2 && (os.Args[1] == "-list-settings" || os.Args[1] == "--list-settings") {
+	if settings.ListRequested(os.Args[1:]) {
 		if err := listSettings(os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "gateway:", err)
 			os.Exit(1)
@@ -137,12 +138,7 @@ func listSettings(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		if _, err := fmt.Fprintln(w, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return settings.WriteNames(w, names)
 }
 
 // profiler serves the Go profiler's pages under /debug/pprof/, except

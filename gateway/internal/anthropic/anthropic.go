@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -88,7 +89,7 @@ func (Dialect) ErrorBody(status int, errType, message string) []byte {
 	if errType == "" {
 		errType = dialect.TypeForStatus(status)
 	}
-	b, _ := dialect.Marshal(errorBody{Type: "error", Error: errorDetail{Type: errType, Message: message}})
+	b, _ := jsonx.Marshal(errorBody{Type: "error", Error: errorDetail{Type: errType, Message: message}})
 	return b
 }
 

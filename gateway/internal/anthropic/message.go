@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -86,7 +87,7 @@ func blockToWire(b *cpv1.ContentBlock) json.RawMessage {
 	default:
 		return json.RawMessage(`{"type":"text","text":""}`)
 	}
-	out, _ := dialect.Marshal(v)
+	out, _ := jsonx.Marshal(v)
 	return out
 }
 
@@ -130,7 +131,7 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 		stop = &s
 	}
 	if original != nil {
-		patch, err := dialect.Marshal(struct {
+		patch, err := jsonx.Marshal(struct {
 			Content    []json.RawMessage `json:"content"`
 			StopReason *string           `json:"stop_reason"`
 		}{content, stop})
@@ -140,7 +141,7 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 		return dialect.Overlay(original, patch)
 	}
 	u := msg.GetUsage()
-	out, err := dialect.Marshal(struct {
+	out, err := jsonx.Marshal(struct {
 		ID           string            `json:"id"`
 		Type         string            `json:"type"`
 		Role         string            `json:"role"`

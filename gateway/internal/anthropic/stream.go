@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/sse"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -293,7 +294,7 @@ func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
 	default:
 		return "", nil, fmt.Errorf("anthropic: encode: empty stream event")
 	}
-	data, err := dialect.Marshal(v)
+	data, err := jsonx.Marshal(v)
 	if err != nil {
 		return "", nil, fmt.Errorf("anthropic: encode %s: %w", name, err)
 	}

@@ -13,10 +13,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"luthien.dev/gateway/internal/canon"
+	"luthien.dev/bench/fakeupstream"
+	"luthien.dev/canon"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/dialect/dialecttest"
-	"luthien.dev/gateway/internal/fakeupstream"
 	"luthien.dev/gateway/internal/sse"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"luthien.dev/gateway/internal/bench"
+	"luthien.dev/bench/fakeupstream"
+	"luthien.dev/bench/floor"
 	"luthien.dev/gateway/internal/config"
-	"luthien.dev/gateway/internal/fakeupstream"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -27,8 +27,8 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 	a := newBenchApp(b, map[string]string{"ANTHROPIC_BASE_URL": up.AnthropicBaseURL()})
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
-	floor := httptest.NewServer(bench.NewFloor(up.AnthropicBaseURL()))
-	defer floor.Close()
+	floorSrv := httptest.NewServer(floor.New(up.AnthropicBaseURL()))
+	defer floorSrv.Close()
 	body := `{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`
 	call := func(b *testing.B, base string) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", strings.NewReader(body))
@@ -60,7 +60,7 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			call(b, floor.URL)
+			call(b, floorSrv.URL)
 		}
 	})
 }

@@ -18,9 +18,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/controlplane/server"
 	"luthien.dev/gateway/internal/config"
-	"luthien.dev/gateway/internal/fakeupstream"
 )
 
 // TestBalancesOverEveryAddress runs two control planes on one port of two

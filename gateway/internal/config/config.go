@@ -1,6 +1,9 @@
 // Package config loads the gateway's configuration once at start-up:
 // flags beat environment variables, which beat defaults. It is validated
-// before anything listens.
+// before anything listens. Every setting is declared with the settings
+// package; those the control plane reads too (persistence, policy, logs,
+// the link token) are declared once, in settings/shared, for both
+// binaries.
 package config
 
 import (
@@ -9,13 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"luthien.dev/gateway/internal/telemetry"
+	"luthien.dev/settings"
+	"luthien.dev/settings/shared"
 )
 
 // InProcess is the LUTHIEN_CONTROL_PLANE value that links the control
@@ -85,169 +87,130 @@ type Config struct {
 	// certificate; empty: the host of ControlPlane.
 	ControlPlaneServerName string
 
-	// Settings of the in-process control plane (a standalone control plane
-	// reads its own): see docs/PERSISTENCE.md.
-	DatabaseURL   string
-	RedisURL      string
-	RedisPrefix   string
-	RetentionDays int
-	CacheTTL      time.Duration
-	CacheMode     string
-	QueueCapacity int
+	// Persistence holds the settings of the in-process control plane (a
+	// standalone control plane reads its own): see docs/PERSISTENCE.md.
+	shared.Persistence
 }
 
-// setting is one configuration value: its flag, its variable, its default.
-type setting struct {
-	flag, env, def, usage string
-	dst                   *string
-}
+// The gateway's own settings; the shared ones are in settings/shared.
+var (
+	httpAddr = settings.HostPort{Flag: "http-addr", Env: "LUTHIEN_HTTP_ADDR", Default: "127.0.0.1:8000",
+		Usage: "address the HTTP front end listens on"}
+	controlPlane = settings.String{Flag: "control-plane", Env: "LUTHIEN_CONTROL_PLANE", Default: InProcess, Check: checkControlPlane,
+		Usage: `"inprocess", or the host:port or dns:///host:port of the control plane(s): calls are balanced over every address the name resolves to`}
+	openAIBaseURL = settings.URL{Flag: "openai-base-url", Env: "OPENAI_BASE_URL", Default: "https://api.openai.com/v1",
+		Schemes: []string{"http", "https"}, Host: true, Usage: "OpenAI upstream"}
+	anthropicBaseURL = settings.URL{Flag: "anthropic-base-url", Env: "ANTHROPIC_BASE_URL", Default: "https://api.anthropic.com",
+		Schemes: []string{"http", "https"}, Host: true, Usage: "Anthropic upstream"}
+	clientAPIKey = settings.String{Flag: "client-api-key", Env: "LUTHIEN_CLIENT_API_KEY", Secret: true,
+		Usage: "key clients must present (unset: passthrough of client credentials)"}
+	openAIAPIKey = settings.String{Flag: "openai-api-key", Env: "OPENAI_API_KEY", Secret: true,
+		Usage: "provider key used upstream when a client key is set"}
+	anthropicAPIKey = settings.String{Flag: "anthropic-api-key", Env: "ANTHROPIC_API_KEY", Secret: true,
+		Usage: "provider key used upstream when a client key is set"}
+	policyTimeout = settings.Duration{Flag: "policy-timeout", Env: "LUTHIEN_POLICY_TIMEOUT", Default: 60 * time.Second,
+		Usage: "deadline of each request and response policy call"}
+	upstreamHeaderTimeout = settings.Duration{Flag: "upstream-header-timeout", Env: "LUTHIEN_UPSTREAM_HEADER_TIMEOUT", Default: 2 * time.Minute,
+		Usage: "how long to wait for a provider's response headers before answering 504 (a long prompt to a large model can take a minute or more to its first token)"}
+	bodyReadTimeout = settings.Duration{Flag: "body-read-timeout", Env: "LUTHIEN_BODY_READ_TIMEOUT", Default: 60 * time.Second,
+		Usage: "how long a client may take to send its request body (408 after)"}
+	upstreamIdleTimeout = settings.Duration{Flag: "upstream-idle-timeout", Env: "LUTHIEN_UPSTREAM_IDLE_TIMEOUT", Default: 60 * time.Second,
+		Usage: "how long a provider's response may send nothing before it is abandoned (a stream ends with an in-stream error event)"}
+	metricsModels = settings.Custom[*telemetry.ModelLabels]{Flag: "metrics-models", Env: "LUTHIEN_METRICS_MODELS", Arg: "list",
+		Func:  telemetry.ParseModelLabels,
+		Usage: `comma-separated models (NAME* for a prefix) the metrics name in their model label; others are "other"`}
+	debugAddr = settings.HostPort{Flag: "debug-addr", Env: "LUTHIEN_DEBUG_ADDR",
+		Usage: "loopback host:port of the Go profiler, /debug/pprof/ (unset: off)"}
+	adminAPIKey = settings.String{Flag: "admin-api-key", Env: "LUTHIEN_ADMIN_API_KEY", Secret: true,
+		Usage: "key of the admin surface: UI, /api/, /metrics, profiler (unset: loopback clients only)"}
+	sessionSecret = settings.String{Flag: "session-secret", Env: "LUTHIEN_SESSION_SECRET", Secret: true,
+		Usage: "secret signing UI sessions with the admin key (unset: derived from the key)"}
+	sessionTTL = settings.Duration{Flag: "session-ttl", Env: "LUTHIEN_SESSION_TTL", Default: 12 * time.Hour,
+		Usage: "how long a UI login lasts"}
+	allowedHosts = settings.List{Flag: "allowed-hosts", Env: "LUTHIEN_ALLOWED_HOSTS",
+		Usage: "comma-separated Host names the keyless admin surface accepts besides loopback"}
+	insecureAdmin = settings.Bool{Flag: "insecure-admin", Env: "LUTHIEN_INSECURE_ADMIN",
+		Usage: "1: allow a non-loopback listen address without an admin key"}
+	tokenFile = shared.TokenFile("control-plane-token-file",
+		"file holding the token presented to the control plane (or set $LUTHIEN_CONTROL_PLANE_TOKEN; no flag: it would show in ps)")
+	controlPlaneTLS = settings.Bool{Flag: "control-plane-tls", Env: "LUTHIEN_CONTROL_PLANE_TLS",
+		Usage: "1: dial the control plane with TLS (implied by the CA, certificate and server name settings)"}
+	controlPlaneCA = settings.String{Flag: "control-plane-ca", Env: "LUTHIEN_CONTROL_PLANE_CA",
+		Usage: "PEM CAs that verify the control plane's certificate (unset: the system's roots)"}
+	controlPlaneCert = settings.String{Flag: "control-plane-cert", Env: "LUTHIEN_CONTROL_PLANE_CERT",
+		Usage: "PEM client certificate for a control plane with mutual TLS"}
+	controlPlaneKey = settings.String{Flag: "control-plane-key", Env: "LUTHIEN_CONTROL_PLANE_KEY",
+		Usage: "PEM private key of the client certificate"}
+	controlPlaneServerName = settings.String{Flag: "control-plane-server-name", Env: "LUTHIEN_CONTROL_PLANE_SERVER_NAME",
+		Usage: "name checked in the control plane's certificate (unset: the host of LUTHIEN_CONTROL_PLANE)"}
+	heartbeat = settings.Duration{Flag: "activity-heartbeat", Env: "LUTHIEN_ACTIVITY_HEARTBEAT", Default: 15 * time.Second,
+		Usage: "keep-alive interval of the activity feed"}
+)
 
 // Load reads args (without the program name) and the environment.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var timeout, headerTimeout, idleTimeout, bodyTimeout, level, heartbeat, retention, cacheTTL, queue, sessionTTL, allowedHosts, insecureAdmin string
-	var tokenFile, linkTLS, metricsModels string
-	settings := []setting{
-		{"http-addr", "LUTHIEN_HTTP_ADDR", "127.0.0.1:8000", "address the HTTP front end listens on", &c.HTTPAddr},
-		{"control-plane", "LUTHIEN_CONTROL_PLANE", InProcess, `"inprocess", or the host:port or dns:///host:port of the control plane(s): calls are balanced over every address the name resolves to`, &c.ControlPlane},
-		{"openai-base-url", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI upstream", &c.OpenAIBaseURL},
-		{"anthropic-base-url", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "Anthropic upstream", &c.AnthropicBaseURL},
-		{"client-api-key", "LUTHIEN_CLIENT_API_KEY", "", "key clients must present (unset: passthrough of client credentials)", &c.ClientAPIKey},
-		{"openai-api-key", "OPENAI_API_KEY", "", "provider key used upstream when a client key is set", &c.OpenAIAPIKey},
-		{"anthropic-api-key", "ANTHROPIC_API_KEY", "", "provider key used upstream when a client key is set", &c.AnthropicAPIKey},
-		{"policy-config", "LUTHIEN_POLICY_CONFIG", "", "policy YAML for the in-process control plane (unset: noop)", &c.PolicyConfig},
-		{"policy-timeout", "LUTHIEN_POLICY_TIMEOUT", "60s", "deadline of each request and response policy call", &timeout},
-		{"upstream-header-timeout", "LUTHIEN_UPSTREAM_HEADER_TIMEOUT", "2m", "how long to wait for a provider's response headers before answering 504 (a long prompt to a large model can take a minute or more to its first token)", &headerTimeout},
-		{"body-read-timeout", "LUTHIEN_BODY_READ_TIMEOUT", "60s", "how long a client may take to send its request body (408 after)", &bodyTimeout},
-		{"upstream-idle-timeout", "LUTHIEN_UPSTREAM_IDLE_TIMEOUT", "60s", "how long a provider's response may send nothing before it is abandoned (a stream ends with an in-stream error event)", &idleTimeout},
-		{"log-level", "LUTHIEN_LOG_LEVEL", "info", "debug, info, warn or error", &level},
-		{"log-format", "LUTHIEN_LOG_FORMAT", "text", "text or json", &c.LogFormat},
-		{"metrics-models", "LUTHIEN_METRICS_MODELS", "", "comma-separated models (NAME* for a prefix) the metrics name in their model label; others are \"other\"", &metricsModels},
-		{"debug-addr", "LUTHIEN_DEBUG_ADDR", "", "loopback host:port of the Go profiler, /debug/pprof/ (unset: off)", &c.DebugAddr},
-		{"admin-api-key", "LUTHIEN_ADMIN_API_KEY", "", "key of the admin surface: UI, /api/, /metrics, profiler (unset: loopback clients only)", &c.AdminAPIKey},
-		{"session-secret", "LUTHIEN_SESSION_SECRET", "", "secret signing UI sessions with the admin key (unset: derived from the key)", &c.SessionSecret},
-		{"session-ttl", "LUTHIEN_SESSION_TTL", "12h", "how long a UI login lasts", &sessionTTL},
-		{"allowed-hosts", "LUTHIEN_ALLOWED_HOSTS", "", "comma-separated Host names the keyless admin surface accepts besides loopback", &allowedHosts},
-		{"insecure-admin", "LUTHIEN_INSECURE_ADMIN", "", "1: allow a non-loopback listen address without an admin key", &insecureAdmin},
-		{"control-plane-token-file", "LUTHIEN_CONTROL_PLANE_TOKEN_FILE", "", "file holding the token presented to the control plane (or set $LUTHIEN_CONTROL_PLANE_TOKEN; no flag: it would show in ps)", &tokenFile},
-		{"control-plane-tls", "LUTHIEN_CONTROL_PLANE_TLS", "", "1: dial the control plane with TLS (implied by the CA, certificate and server name settings)", &linkTLS},
-		{"control-plane-ca", "LUTHIEN_CONTROL_PLANE_CA", "", "PEM CAs that verify the control plane's certificate (unset: the system's roots)", &c.ControlPlaneCA},
-		{"control-plane-cert", "LUTHIEN_CONTROL_PLANE_CERT", "", "PEM client certificate for a control plane with mutual TLS", &c.ControlPlaneCert},
-		{"control-plane-key", "LUTHIEN_CONTROL_PLANE_KEY", "", "PEM private key of the client certificate", &c.ControlPlaneKey},
-		{"control-plane-server-name", "LUTHIEN_CONTROL_PLANE_SERVER_NAME", "", "name checked in the control plane's certificate (unset: the host of LUTHIEN_CONTROL_PLANE)", &c.ControlPlaneServerName},
-		{"activity-heartbeat", "LUTHIEN_ACTIVITY_HEARTBEAT", "15s", "keep-alive interval of the activity feed", &heartbeat},
-		{"database-url", "DATABASE_URL", "", "PostgreSQL of the in-process control plane (unset: in-memory store)", &c.DatabaseURL},
-		{"redis-url", "REDIS_URL", "", "Redis of the in-process control plane (unset: in-process feed and cache)", &c.RedisURL},
-		{"redis-prefix", "LUTHIEN_REDIS_PREFIX", "", "prefix of Redis keys and channels", &c.RedisPrefix},
-		{"retention-days", "LUTHIEN_RETENTION_DAYS", "0", "purge calls older than this many days (0: keep)", &retention},
-		{"cache-ttl", "LUTHIEN_CACHE_TTL", "1h", "response cache lifetime (0 disables the cache)", &cacheTTL},
-		{"cache-mode", "LUTHIEN_CACHE_MODE", "temperature0", "cacheable requests: temperature0, all or off", &c.CacheMode},
-		{"store-queue", "LUTHIEN_STORE_QUEUE", "0", "write queue capacity in events (0: default)", &queue},
-	}
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	var usage strings.Builder
-	fs.SetOutput(&usage)
-	for _, s := range settings {
-		fs.StringVar(s.dst, s.flag, s.def, s.usage+" ($"+s.env+")")
-	}
-	if err := fs.Parse(args); err != nil {
+	var tokenPath string
+	s := settings.NewSet("gateway")
+	settings.Bind(s, &c.HTTPAddr, httpAddr)
+	settings.Bind(s, &c.ControlPlane, controlPlane)
+	settings.Bind(s, &c.OpenAIBaseURL, openAIBaseURL)
+	settings.Bind(s, &c.AnthropicBaseURL, anthropicBaseURL)
+	settings.Bind(s, &c.ClientAPIKey, clientAPIKey)
+	settings.Bind(s, &c.OpenAIAPIKey, openAIAPIKey)
+	settings.Bind(s, &c.AnthropicAPIKey, anthropicAPIKey)
+	settings.Bind(s, &c.PolicyConfig, shared.PolicyConfig)
+	settings.Bind(s, &c.PolicyTimeout, policyTimeout)
+	settings.Bind(s, &c.UpstreamHeaderTimeout, upstreamHeaderTimeout)
+	settings.Bind(s, &c.BodyReadTimeout, bodyReadTimeout)
+	settings.Bind(s, &c.UpstreamIdleTimeout, upstreamIdleTimeout)
+	settings.Bind(s, &c.LogLevel, shared.LogLevel)
+	settings.Bind(s, &c.LogFormat, shared.LogFormat)
+	settings.Bind(s, &c.MetricsModels, metricsModels)
+	settings.Bind(s, &c.DebugAddr, debugAddr)
+	settings.Bind(s, &c.AdminAPIKey, adminAPIKey)
+	settings.Bind(s, &c.SessionSecret, sessionSecret)
+	settings.Bind(s, &c.SessionTTL, sessionTTL)
+	settings.Bind(s, &c.AllowedHosts, allowedHosts)
+	settings.Bind(s, &c.InsecureAdmin, insecureAdmin)
+	settings.Bind(s, &tokenPath, tokenFile)
+	settings.Bind(s, &c.ControlPlaneTLS, controlPlaneTLS)
+	settings.Bind(s, &c.ControlPlaneCA, controlPlaneCA)
+	settings.Bind(s, &c.ControlPlaneCert, controlPlaneCert)
+	settings.Bind(s, &c.ControlPlaneKey, controlPlaneKey)
+	settings.Bind(s, &c.ControlPlaneServerName, controlPlaneServerName)
+	settings.Bind(s, &c.Heartbeat, heartbeat)
+	c.Persistence.Bind(s)
+	if err := s.Parse(args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, &HelpError{Usage: usage.String()}
+			return Config{}, err
 		}
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	// Flags win; the environment fills what no flag set. (Applied after
-	// parsing so that -h never prints a secret taken from the environment.)
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, s := range settings {
-		if v := getenv(s.env); v != "" && !set[s.flag] {
-			*s.dst = v
-		}
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
-	}
-	d, err := time.ParseDuration(timeout)
-	if err != nil || d <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_POLICY_TIMEOUT: want a positive duration such as 30s, got %q", timeout)
-	}
-	c.PolicyTimeout = d
-	if c.UpstreamHeaderTimeout, err = time.ParseDuration(headerTimeout); err != nil || c.UpstreamHeaderTimeout <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_UPSTREAM_HEADER_TIMEOUT: want a positive duration such as 2m, got %q", headerTimeout)
-	}
-	if c.UpstreamIdleTimeout, err = time.ParseDuration(idleTimeout); err != nil || c.UpstreamIdleTimeout <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_UPSTREAM_IDLE_TIMEOUT: want a positive duration such as 60s, got %q", idleTimeout)
-	}
-	if c.BodyReadTimeout, err = time.ParseDuration(bodyTimeout); err != nil || c.BodyReadTimeout <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_BODY_READ_TIMEOUT: want a positive duration such as 60s, got %q", bodyTimeout)
-	}
-	if c.Heartbeat, err = time.ParseDuration(heartbeat); err != nil || c.Heartbeat <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_ACTIVITY_HEARTBEAT: want a positive duration such as 15s, got %q", heartbeat)
-	}
-	if c.RetentionDays, err = strconv.Atoi(retention); err != nil || c.RetentionDays < 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_RETENTION_DAYS: want a whole number of days, got %q", retention)
-	}
-	if c.QueueCapacity, err = strconv.Atoi(queue); err != nil || c.QueueCapacity < 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_STORE_QUEUE: want a whole number of events, got %q", queue)
-	}
-	if c.CacheTTL, err = time.ParseDuration(cacheTTL); err != nil || c.CacheTTL < 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_CACHE_TTL: want a duration such as 1h (0 disables), got %q", cacheTTL)
-	}
-	if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL <= 0 {
-		return Config{}, fmt.Errorf("config: LUTHIEN_SESSION_TTL: want a positive duration such as 12h, got %q", sessionTTL)
-	}
-	for _, h := range strings.Split(allowedHosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			c.AllowedHosts = append(c.AllowedHosts, h)
-		}
-	}
-	switch insecureAdmin {
-	case "", "0", "false":
-	case "1", "true":
-		c.InsecureAdmin = true
-	default:
-		return Config{}, fmt.Errorf("config: LUTHIEN_INSECURE_ADMIN: want 1 or 0, got %q", insecureAdmin)
-	}
-	if err := c.loadLink(getenv("LUTHIEN_CONTROL_PLANE_TOKEN"), tokenFile, linkTLS); err != nil {
+	if err := c.loadLink(getenv, tokenPath); err != nil {
 		return Config{}, err
-	}
-	switch c.CacheMode {
-	case "temperature0", "all", "off":
-	default:
-		return Config{}, fmt.Errorf("config: LUTHIEN_CACHE_MODE: want temperature0, all or off, got %q", c.CacheMode)
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_LEVEL: %w", err)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return Config{}, fmt.Errorf("config: LUTHIEN_LOG_FORMAT: want text or json, got %q", c.LogFormat)
-	}
-	if c.MetricsModels, err = telemetry.ParseModelLabels(metricsModels); err != nil {
-		return Config{}, fmt.Errorf("config: LUTHIEN_METRICS_MODELS: %w", err)
 	}
 	return c, c.validate()
 }
 
 // HelpError is returned for -h: Usage lists every flag with its variable.
-type HelpError struct{ Usage string }
+type HelpError = settings.HelpError
 
-func (e *HelpError) Error() string { return e.Usage }
-
-// Unwrap makes errors.Is(err, flag.ErrHelp) true.
-func (e *HelpError) Unwrap() error { return flag.ErrHelp }
+// checkControlPlane checks a LUTHIEN_CONTROL_PLANE value.
+func checkControlPlane(target string) error {
+	if target == InProcess {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(ControlPlaneAddr(target)); err != nil {
+		return fmt.Errorf("want %q, host:port, dns:///host:port or dns://dns-server/host:port", InProcess)
+	}
+	return nil
+}
 
 func (c Config) validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("LUTHIEN_HTTP_ADDR: want host:port, got %q", c.HTTPAddr))
-	}
-	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: want host:port, got %q", c.DebugAddr))
-		} else if !IsLoopback(c.DebugAddr) {
-			errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: the profiler listens on loopback only (127.0.0.1, ::1 or localhost), got %q", c.DebugAddr))
-		}
+	if c.DebugAddr != "" && !IsLoopback(c.DebugAddr) {
+		errs = append(errs, fmt.Errorf("LUTHIEN_DEBUG_ADDR: the profiler listens on loopback only (127.0.0.1, ::1 or localhost), got %q", c.DebugAddr))
 	}
 	if c.AdminAPIKey == "" && !c.InsecureAdmin && !IsLoopback(c.HTTPAddr) {
 		errs = append(errs, fmt.Errorf("LUTHIEN_HTTP_ADDR %q is not a loopback address: set LUTHIEN_ADMIN_API_KEY to protect the admin surface, or LUTHIEN_INSECURE_ADMIN=1 to leave it open", c.HTTPAddr))
@@ -261,19 +224,8 @@ func (c Config) validate() error {
 	if (c.ControlPlaneCert == "") != (c.ControlPlaneKey == "") {
 		errs = append(errs, errors.New("LUTHIEN_CONTROL_PLANE_CERT and LUTHIEN_CONTROL_PLANE_KEY go together: set both or neither"))
 	}
-	if c.ControlPlane != InProcess {
-		if _, _, err := net.SplitHostPort(ControlPlaneAddr(c.ControlPlane)); err != nil {
-			errs = append(errs, fmt.Errorf("LUTHIEN_CONTROL_PLANE: want %q, host:port, dns:///host:port or dns://dns-server/host:port, got %q", InProcess, c.ControlPlane))
-		}
-		if c.PolicyConfig != "" || c.DatabaseURL != "" || c.RedisURL != "" {
-			errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG, DATABASE_URL and REDIS_URL apply only to the in-process control plane; configure the standalone control plane instead"))
-		}
-	}
-	for name, v := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "ANTHROPIC_BASE_URL": c.AnthropicBaseURL} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s: want an http(s) URL, got %q", name, v))
-		}
+	if c.ControlPlane != InProcess && (c.PolicyConfig != "" || c.DatabaseURL != "" || c.RedisURL != "") {
+		errs = append(errs, errors.New("LUTHIEN_POLICY_CONFIG, DATABASE_URL and REDIS_URL apply only to the in-process control plane; configure the standalone control plane instead"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -346,43 +298,15 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// minTokenLen is the shortest control plane token accepted, as the
-// control plane has it.
-const minTokenLen = 16
-
-// loadLink reads the control plane token (from its variable or from
-// tokenFile, not both) and the TLS switch; any TLS file or name turns TLS
-// on.
-func (c *Config) loadLink(token, tokenFile, linkTLS string) error {
-	switch linkTLS {
-	case "", "0", "false":
-	case "1", "true":
-		c.ControlPlaneTLS = true
-	default:
-		return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TLS: want 1 or 0, got %q", linkTLS)
-	}
+// loadLink reads the control plane token (from its variable or from the
+// file at tokenPath, not both); any TLS file or name turns TLS on.
+func (c *Config) loadLink(getenv func(string) string, tokenPath string) error {
 	if c.ControlPlaneCA != "" || c.ControlPlaneCert != "" || c.ControlPlaneServerName != "" {
 		c.ControlPlaneTLS = true
 	}
-	switch {
-	case token != "" && tokenFile != "":
-		return errors.New("config: LUTHIEN_CONTROL_PLANE_TOKEN and LUTHIEN_CONTROL_PLANE_TOKEN_FILE are both set: set one")
-	case tokenFile != "":
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TOKEN_FILE: %w", err)
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return fmt.Errorf("config: LUTHIEN_CONTROL_PLANE_TOKEN_FILE: %s is empty", tokenFile)
-		}
-	}
-	if token != "" && len(token) < minTokenLen {
-		return fmt.Errorf("config: control plane token: shorter than %d characters (e.g. openssl rand -hex 32)", minTokenLen)
-	}
-	for _, r := range token {
-		if r <= ' ' || r > '~' {
-			return errors.New("config: control plane token: only printable ASCII characters without spaces are allowed")
-		}
+	token, err := shared.ReadToken(getenv, tokenFile, tokenPath)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	c.ControlPlaneToken = token
 	return nil
@@ -393,17 +317,12 @@ func (c *Config) loadLink(token, tokenFile, linkTLS string) error {
 // records every name it asks for, so the list cannot drift from the
 // settings table.
 func SettingNames() ([]string, error) {
-	var names []string
-	seen := map[string]bool{}
-	record := func(name string) string {
-		if !seen[name] {
-			seen[name] = true
-			names = append(names, name)
-		}
-		return ""
-	}
-	if _, err := Load(nil, record); err != nil {
-		return nil, fmt.Errorf("config: list settings: %w", err)
+	names, err := settings.Names(func(getenv func(string) string) error {
+		_, err := Load(nil, getenv)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return names, nil
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,10 @@ func TestLoadPrecedence(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(policy, []byte("policy:\n  class: noop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -39,7 +45,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad url", nil, map[string]string{"ANTHROPIC_BASE_URL": "ftp://x"}, "ANTHROPIC_BASE_URL"},
 		{"bad timeout", nil, map[string]string{"LUTHIEN_POLICY_TIMEOUT": "soon"}, "LUTHIEN_POLICY_TIMEOUT"},
 		{"policy file with remote control plane", nil, map[string]string{
-			"LUTHIEN_CONTROL_PLANE": "127.0.0.1:9000", "LUTHIEN_POLICY_CONFIG": "p.yaml"}, "in-process"},
+			"LUTHIEN_CONTROL_PLANE": "127.0.0.1:9000", "LUTHIEN_POLICY_CONFIG": policy}, "in-process"},
+		{"database with remote control plane", []string{"-control-plane", "dns:///cp:9000", "-database-url", "postgres://db/x"}, nil, "in-process"},
+		{"missing policy file", nil, map[string]string{"LUTHIEN_POLICY_CONFIG": "absent.yaml"}, `-policy-config (LUTHIEN_POLICY_CONFIG) "absent.yaml"`},
+		{"named port", []string{"-http-addr", "localhost:http"}, nil, `-http-addr (LUTHIEN_HTTP_ADDR) "localhost:http": want host:port: port "http" is not a number`},
 		{"unknown flag", []string{"-nope"}, nil, "nope"},
 		{"public listener without an admin key", []string{"-http-addr", "0.0.0.0:8000"}, nil, "LUTHIEN_ADMIN_API_KEY"},
 		{"empty host listens everywhere", []string{"-http-addr", ":8000"}, nil, "LUTHIEN_ADMIN_API_KEY"},

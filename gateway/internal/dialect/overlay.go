@@ -1,11 +1,9 @@
 package dialect
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+
+	"luthien.dev/canon/jsonx"
 )
 
 // Overlay returns base with every key of patch written over it. Objects
@@ -13,124 +11,37 @@ import (
 // replaces base's. Keys only in base are kept in their order, so a
 // response a policy changed keeps the provider's unknown fields.
 func Overlay(base, patch []byte) ([]byte, error) {
-	var b, p orderedObject
-	if err := b.decode(base); err != nil {
+	var b, p jsonx.Object
+	if err := b.Decode(base); err != nil {
 		return nil, fmt.Errorf("overlay: base: %w", err)
 	}
-	if err := p.decode(patch); err != nil {
+	if err := p.Decode(patch); err != nil {
 		return nil, fmt.Errorf("overlay: patch: %w", err)
 	}
-	for _, k := range p.keys {
-		pv := p.vals[k]
-		if bv, ok := b.vals[k]; ok && isObject(bv) && isObject(pv) {
+	for k, pv := range p.All() {
+		if bv, ok := b.Get(k); ok && jsonx.IsObject(bv) && jsonx.IsObject(pv) {
 			merged, err := Overlay(bv, pv)
 			if err != nil {
 				return nil, err
 			}
-			b.vals[k] = merged
-			continue
+			pv = merged
 		}
-		b.set(k, pv)
+		b.Set(k, pv)
 	}
-	return b.encode(), nil
-}
-
-// orderedObject is a JSON object whose key order survives a round trip.
-type orderedObject struct {
-	keys []string
-	vals map[string]json.RawMessage
-}
-
-func (o *orderedObject) decode(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	o.vals = map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		o.set(k, v)
-	}
-	// The closing brace, then nothing: a truncated or trailed object is
-	// not an object.
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("data after the JSON object")
-	}
-	return nil
-}
-
-func (o *orderedObject) set(k string, v json.RawMessage) {
-	if _, ok := o.vals[k]; !ok {
-		o.keys = append(o.keys, k)
-	}
-	o.vals[k] = v
-}
-
-func (o *orderedObject) encode() []byte {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		kb, _ := json.Marshal(k)
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(o.vals[k])
-	}
-	buf.WriteByte('}')
-	return buf.Bytes()
-}
-
-func isObject(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && v[0] == '{'
+	return b.Encode(), nil
 }
 
 // Without returns obj without key, other keys in their order.
 func Without(obj []byte, key string) ([]byte, error) {
-	var o orderedObject
-	if err := o.decode(obj); err != nil {
+	var o jsonx.Object
+	if err := o.Decode(obj); err != nil {
 		return nil, fmt.Errorf("without: %w", err)
 	}
-	if _, ok := o.vals[key]; !ok {
+	if _, ok := o.Get(key); !ok {
 		return obj, nil
 	}
-	delete(o.vals, key)
-	for i, k := range o.keys {
-		if k == key {
-			o.keys = append(o.keys[:i], o.keys[i+1:]...)
-			break
-		}
-	}
-	return o.encode(), nil
-}
-
-// Marshal is json.Marshal without HTML escaping, as the providers write
-// JSON ("<" stays "<").
-func Marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	o.Del(key)
+	return o.Encode(), nil
 }
 
 // AppendString appends s as a JSON string, escaping only what JSON

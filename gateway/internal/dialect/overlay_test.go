@@ -3,6 +3,8 @@ package dialect
 import (
 	"encoding/json"
 	"testing"
+
+	"luthien.dev/canon/jsonx"
 )
 
 func TestOverlay(t *testing.T) {
@@ -83,19 +85,6 @@ func TestWithout(t *testing.T) {
 	}
 }
 
-func TestMarshal(t *testing.T) {
-	got, err := Marshal(map[string]any{"t": "<a> & b", "n": nil})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"n":null,"t":"<a> & b"}`; string(got) != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-	if _, err := Marshal(func() {}); err == nil {
-		t.Error("Marshal(func): want an error")
-	}
-}
-
 func TestTypeForStatus(t *testing.T) {
 	for status, want := range map[int]string{
 		400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -113,18 +102,15 @@ func TestTypeForStatus(t *testing.T) {
 	}
 }
 
-func TestAppendStringMatchesMarshal(t *testing.T) {
+func TestAppendStringMatchesString(t *testing.T) {
 	for _, s := range []string{"", "plain", `quote " and \ back`, "new\nline\ttab\rcr", "ctl \x01\x1f", "é 👋 <b>&", "\u2028"} {
-		want, err := Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := jsonx.String(s)
 		var back string
 		if err := json.Unmarshal(AppendString(nil, s), &back); err != nil || back != s {
 			t.Errorf("AppendString(%q) = %s does not decode back (%v)", s, AppendString(nil, s), err)
 		}
 		if s != "\u2028" && string(AppendString(nil, s)) != string(want) {
-			t.Errorf("AppendString(%q) = %s, Marshal gives %s", s, AppendString(nil, s), want)
+			t.Errorf("AppendString(%q) = %s, jsonx.String gives %s", s, AppendString(nil, s), want)
 		}
 	}
 }

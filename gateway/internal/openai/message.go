@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -122,7 +123,7 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 	rm := renderChoiceMessage(msg)
 	finish := FinishReason(msg.GetStopReason())
 	if original == nil {
-		out, err := dialect.Marshal(map[string]any{
+		out, err := jsonx.Marshal(map[string]any{
 			"id": msg.GetId(), "object": "chat.completion", "created": time.Now().Unix(), "model": msg.GetModel(),
 			"choices": []any{map[string]any{"index": 0, "message": rm, "logprobs": nil, "finish_reason": finish}},
 			"usage":   usageToWire(msg.GetUsage()),
@@ -141,7 +142,7 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 	if len(top.Choices) == 0 {
 		top.Choices = []json.RawMessage{json.RawMessage(`{"index":0}`)}
 	}
-	msgJSON, err := dialect.Marshal(rm)
+	msgJSON, err := jsonx.Marshal(rm)
 	if err != nil {
 		return nil, fmt.Errorf("openai: render completion: %w", err)
 	}
@@ -165,7 +166,7 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 			}
 		}
 	}
-	finishJSON, _ := dialect.Marshal(finish)
+	finishJSON, _ := jsonx.Marshal(finish)
 	// msgJSON is the whole new message: it replaces the original one (in
 	// its place) rather than merging into it, which would bring back the
 	// tool calls a policy removed.
@@ -178,6 +179,6 @@ func (Dialect) RenderMessage(original []byte, msg *cpv1.Message) ([]byte, error)
 		return nil, err
 	}
 	top.Choices[0] = choice
-	choices, _ := dialect.Marshal(top.Choices)
+	choices, _ := jsonx.Marshal(top.Choices)
 	return dialect.Overlay(original, []byte(`{"choices":`+string(choices)+`}`))
 }

@@ -6,6 +6,7 @@ package openai
 import (
 	"encoding/json"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -54,7 +55,7 @@ func (Dialect) ErrorBody(status int, errType, message string) []byte {
 		errType = dialect.TypeForStatus(status)
 	}
 	typ, code := openAIType(status, errType)
-	b, _ := dialect.Marshal(errorBody{Error: errorDetail{Message: message, Type: typ, Code: code}})
+	b, _ := jsonx.Marshal(errorBody{Error: errorDetail{Message: message, Type: typ, Code: code}})
 	return b
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/sse"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -248,14 +249,14 @@ func (e *encoder) setEnvelope(firstChunk []byte, ms *cpv1.MessageStart) {
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"id":`)
-	b.Write(jsonString(env.ID))
+	b.Write(jsonx.String(env.ID))
 	b.WriteString(`,"object":"chat.completion.chunk","created":`)
 	b.Write(env.Created)
 	b.WriteString(`,"model":`)
-	b.Write(jsonString(env.Model))
+	b.Write(jsonx.String(env.Model))
 	if env.SystemFingerprint != nil {
 		b.WriteString(`,"system_fingerprint":`)
-		b.Write(jsonString(*env.SystemFingerprint))
+		b.Write(jsonx.String(*env.SystemFingerprint))
 	}
 	b.WriteString(`,"choices":[{"index":0,"delta":`)
 	e.prefix = b.Bytes()
@@ -277,13 +278,13 @@ func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) erro
 		ti := e.nextTool
 		e.tools[x.ContentBlockStart.GetIndex()] = ti
 		e.nextTool++
-		d, _ := dialect.Marshal(map[string]any{"tool_calls": []any{map[string]any{"index": ti, "id": tu.GetId(), "type": "function",
+		d, _ := jsonx.Marshal(map[string]any{"tool_calls": []any{map[string]any{"index": ti, "id": tu.GetId(), "type": "function",
 			"function": map[string]any{"name": tu.GetName(), "arguments": ""}}}})
 		return e.chunk(w, d, "null")
 	case *cpv1.StreamEvent_ContentBlockDelta:
 		return e.delta(w, x.ContentBlockDelta)
 	case *cpv1.StreamEvent_MessageDelta:
-		fr := jsonString(FinishReason(x.MessageDelta.GetStopReason()))
+		fr := jsonx.String(FinishReason(x.MessageDelta.GetStopReason()))
 		if err := e.chunk(w, []byte(`{}`), string(fr)); err != nil {
 			return err
 		}
@@ -296,7 +297,7 @@ func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) erro
 		return err
 	case *cpv1.StreamEvent_Error:
 		typ, _ := openAIType(500, x.Error.GetType())
-		b, _ := dialect.Marshal(errorBody{Error: errorDetail{Message: x.Error.GetMessage(), Type: typ}})
+		b, _ := jsonx.Marshal(errorBody{Error: errorDetail{Message: x.Error.GetMessage(), Type: typ}})
 		return writeData(w, b)
 	case *cpv1.StreamEvent_Opaque:
 		t := x.Opaque.GetType()
@@ -313,7 +314,7 @@ func (e *encoder) delta(w io.Writer, d *cpv1.ContentBlockDelta) error {
 	case *cpv1.ContentBlockDelta_Text:
 		buf := make([]byte, 0, len(x.Text.GetText())+16)
 		buf = append(buf, `{"content":`...)
-		buf = append(buf, jsonString(x.Text.GetText())...)
+		buf = append(buf, jsonx.String(x.Text.GetText())...)
 		buf = append(buf, '}')
 		return e.chunk(w, buf, "null")
 	case *cpv1.ContentBlockDelta_InputJson:
@@ -321,7 +322,7 @@ func (e *encoder) delta(w io.Writer, d *cpv1.ContentBlockDelta) error {
 		if !ok {
 			return nil
 		}
-		b, _ := dialect.Marshal(map[string]any{"tool_calls": []any{map[string]any{"index": ti,
+		b, _ := jsonx.Marshal(map[string]any{"tool_calls": []any{map[string]any{"index": ti,
 			"function": map[string]any{"arguments": x.InputJson.GetPartialJson()}}}})
 		return e.chunk(w, b, "null")
 	}
@@ -335,7 +336,7 @@ func (e *encoder) usage(w io.Writer, u *cpv1.Usage) error {
 	if u.GetInputTokens() == 0 && e.startUsage.GetInputTokens() != 0 {
 		u = &cpv1.Usage{InputTokens: e.startUsage.GetInputTokens(), OutputTokens: u.GetOutputTokens()}
 	}
-	ub, _ := dialect.Marshal(usageToWire(u))
+	ub, _ := jsonx.Marshal(usageToWire(u))
 	// The envelope prefix ends inside choices; a usage chunk has none.
 	head := e.prefix[:bytes.LastIndex(e.prefix, []byte(`"choices"`))]
 	b := make([]byte, 0, len(head)+len(ub)+32)
@@ -377,9 +378,4 @@ func writeData(w io.Writer, data []byte) error {
 	b = append(b, "\n\n"...)
 	_, err := w.Write(b)
 	return err
-}
-
-func jsonString(s string) []byte {
-	b, _ := dialect.Marshal(s)
-	return b
 }

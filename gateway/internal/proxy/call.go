@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/status"
 
-	"luthien.dev/gateway/internal/canon"
+	"luthien.dev/canon"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/record"
 	"luthien.dev/gateway/internal/telemetry"

@@ -26,6 +26,7 @@ import (
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
 	"luthien.dev/gateway/internal/telemetry"
+	"luthien.dev/gateway/transport"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -106,19 +107,11 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 		metrics: cfg.Metrics, tracer: cfg.Tracer}
 }
 
-// NewTransport returns the upstream transport: keep-alive connections for
-// hundreds of concurrent streams, no transparent compression (streams must
-// be parsed and relayed as they arrive), no overall timeout (a long
-// generation is not an error; the client's disconnect cancels it), and
-// DefaultUpstreamHeaderTimeout for response headers.
+// NewTransport returns the upstream transport (package transport, shared
+// with the benchmark's floor proxy) with DefaultUpstreamHeaderTimeout for
+// response headers.
 func NewTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 512
-	t.IdleConnTimeout = 90 * time.Second
-	t.DisableCompression = true
-	t.ResponseHeaderTimeout = DefaultUpstreamHeaderTimeout
-	return t
+	return transport.New(DefaultUpstreamHeaderTimeout)
 }
 
 // Mux is where the proxy registers its routes.

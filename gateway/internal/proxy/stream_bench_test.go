@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"luthien.dev/bench/fakeupstream"
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
-	"luthien.dev/gateway/internal/fakeupstream"
 	"luthien.dev/gateway/internal/openai"
 	"luthien.dev/gateway/internal/record"
 	"luthien.dev/gateway/internal/sse"

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"luthien.dev/gateway/internal/canon"
+
+	"luthien.dev/canon"
 	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )

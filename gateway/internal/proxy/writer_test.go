@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"luthien.dev/canon"
 	"luthien.dev/gateway/internal/anthropic"
-	"luthien.dev/gateway/internal/canon"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
 	"luthien.dev/gateway/internal/sse"

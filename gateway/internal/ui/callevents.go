@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/record"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -143,13 +144,11 @@ func payloadFieldText(v any) string {
 
 // indentJSONValue renders a JSON value as indented JSON text.
 func indentJSONValue(v any) string {
-	var b strings.Builder
-	enc := rawJSONEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonx.MarshalIndent(v, "", "  ")
+	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return strings.TrimSuffix(b.String(), "\n")
+	return string(b)
 }
 
 // timelineOf reads a stream.timeline event:

@@ -3,11 +3,11 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -310,18 +310,11 @@ func newCallTool(id, name string, args any) *callTool {
 // compactJSONValue renders a JSON value as compact JSON text, with <, > and
 // & left as they are (the page escapes what it shows).
 func compactJSONValue(v any) string {
-	var b strings.Builder
-	if err := rawJSONEncoder(&b).Encode(v); err != nil {
+	b, err := jsonx.Marshal(v)
+	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// rawJSONEncoder writes JSON with <, > and & as they are.
-func rawJSONEncoder(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
+	return string(b)
 }
 
 // jsonList, jsonObj and jsonStr read decoded JSON values of an expected

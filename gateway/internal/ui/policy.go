@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -177,14 +178,11 @@ func policyConfigMap(p *cpv1.PolicyConfig) map[string]any {
 // policyJSONText is v as JSON text with markup characters left as they are
 // (the template escapes them for where the text goes).
 func policyJSONText(v any, indent string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", indent)
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonx.MarshalIndent(v, "", indent)
+	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(bytes.TrimRight(buf.Bytes(), "\n"))
+	return string(b)
 }
 
 // policyRPCMessage is the message of a failed RPC.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"luthien.dev/canon/jsonx"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -173,14 +174,11 @@ func txJSON(v any) string {
 	if v == nil {
 		return ""
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonx.MarshalIndent(v, "", "  ")
+	if err != nil {
 		return fmt.Sprint(v)
 	}
-	return strings.TrimSuffix(buf.String(), "\n")
+	return string(b)
 }
 
 // txIndentJSON indents JSON text, keeping its key order; other text is

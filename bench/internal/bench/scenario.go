@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // ScenarioHeader carries a request's Shape to the fake upstream. The

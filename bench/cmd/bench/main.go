@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"luthien.dev/gateway/internal/bench"
+	"luthien.dev/bench/internal/bench"
 )
 
 func main() {

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"syscall"
 
-	"luthien.dev/gateway/internal/bench"
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
+	"luthien.dev/bench/internal/bench"
 )
 
 func main() {

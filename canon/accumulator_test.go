@@ -10,148 +10,8 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-func text(s string) *cpv1.ContentBlock {
-	return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: s}}}
-}
-
-func tool(id, name, args string) *cpv1.ContentBlock {
-	return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{Id: id, Name: name, InputJson: []byte(args)}}}
-}
-
-func thinking(th, sig string) *cpv1.ContentBlock {
-	return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Thinking{Thinking: &cpv1.ThinkingBlock{Thinking: th, Signature: sig}}}
-}
-
-func opaqueBlock(typ, js string) *cpv1.ContentBlock {
-	return &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Opaque{Opaque: &cpv1.OpaqueBlock{Type: typ, Json: []byte(js)}}}
-}
-
-// describe renders an event briefly.
-func describe(ev *cpv1.StreamEvent) string {
-	switch x := ev.GetEvent().(type) {
-	case *cpv1.StreamEvent_MessageStart:
-		u := x.MessageStart.GetUsage()
-		return fmt.Sprintf("message_start %s %s in=%d out=%d cw=%d cr=%d", x.MessageStart.GetId(), x.MessageStart.GetModel(),
-			u.GetInputTokens(), u.GetOutputTokens(), u.GetCacheCreationInputTokens(), u.GetCacheReadInputTokens())
-	case *cpv1.StreamEvent_ContentBlockStart:
-		b := x.ContentBlockStart.GetBlock()
-		switch {
-		case b.GetText() != nil:
-			return fmt.Sprintf("start %d text %q", x.ContentBlockStart.GetIndex(), b.GetText().GetText())
-		case b.GetToolUse() != nil:
-			return fmt.Sprintf("start %d tool %s %s %q", x.ContentBlockStart.GetIndex(), b.GetToolUse().GetId(), b.GetToolUse().GetName(), b.GetToolUse().GetInputJson())
-		case b.GetThinking() != nil:
-			return fmt.Sprintf("start %d thinking %q %q", x.ContentBlockStart.GetIndex(), b.GetThinking().GetThinking(), b.GetThinking().GetSignature())
-		case b.GetOpaque() != nil:
-			return fmt.Sprintf("start %d opaque %s %s", x.ContentBlockStart.GetIndex(), b.GetOpaque().GetType(), b.GetOpaque().GetJson())
-		}
-	case *cpv1.StreamEvent_ContentBlockDelta:
-		d := x.ContentBlockDelta
-		switch {
-		case d.GetText() != nil:
-			return fmt.Sprintf("delta %d text %q", d.GetIndex(), d.GetText().GetText())
-		case d.GetInputJson() != nil:
-			return fmt.Sprintf("delta %d json %q", d.GetIndex(), d.GetInputJson().GetPartialJson())
-		case d.GetThinking() != nil:
-			return fmt.Sprintf("delta %d thinking %q", d.GetIndex(), d.GetThinking().GetThinking())
-		case d.GetSignature() != nil:
-			return fmt.Sprintf("delta %d signature %q", d.GetIndex(), d.GetSignature().GetSignature())
-		}
-	case *cpv1.StreamEvent_ContentBlockStop:
-		return fmt.Sprintf("stop %d", x.ContentBlockStop.GetIndex())
-	case *cpv1.StreamEvent_MessageDelta:
-		return fmt.Sprintf("message_delta %s out=%d", x.MessageDelta.GetStopReason(), x.MessageDelta.GetUsage().GetOutputTokens())
-	case *cpv1.StreamEvent_MessageStop:
-		return "message_stop"
-	}
-	return ev.String()
-}
-
-func TestEvents(t *testing.T) {
-	msg := &cpv1.Message{Id: "msg_1", Model: "m", StopReason: "tool_use",
-		Usage: &cpv1.Usage{InputTokens: 10, OutputTokens: 20, CacheCreationInputTokens: 3, CacheReadInputTokens: 4},
-		Content: []*cpv1.ContentBlock{
-			thinking("hmm", "sig"),
-			opaqueBlock("redacted_thinking", `{"type":"redacted_thinking","data":"x"}`),
-			text(""),
-			text("Hello"),
-			tool("toolu_1", "bash", `{"command":"ls"}`),
-			tool("toolu_2", "noop", ""),
-		}}
-	want := []string{
-		"message_start msg_1 m in=10 out=0 cw=3 cr=4",
-		`start 0 thinking "" ""`, `delta 0 thinking "hmm"`, `delta 0 signature "sig"`, "stop 0",
-		`start 1 opaque redacted_thinking {"type":"redacted_thinking","data":"x"}`, "stop 1",
-		`start 2 text ""`, "stop 2",
-		`start 3 text ""`, `delta 3 text "Hello"`, "stop 3",
-		`start 4 tool toolu_1 bash ""`, `delta 4 json "{\"command\":\"ls\"}"`, "stop 4",
-		`start 5 tool toolu_2 noop ""`, "stop 5",
-		"message_delta tool_use out=20",
-		"message_stop",
-	}
-	var got []string
-	for _, ev := range Events(msg) {
-		if ev.GetSeq() != 0 {
-			t.Errorf("event %v has seq %d, want 0", ev, ev.GetSeq())
-		}
-		got = append(got, describe(ev))
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if !proto.Equal(msg.GetContent()[3], text("Hello")) {
-		t.Error("Events changed its input")
-	}
-}
-
-func TestEventsEmpty(t *testing.T) {
-	var got []string
-	for _, ev := range Events(&cpv1.Message{}) {
-		got = append(got, describe(ev))
-	}
-	want := "message_start   in=0 out=0 cw=0 cr=0\nmessage_delta  out=0\nmessage_stop"
-	if strings.Join(got, "\n") != want {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), want)
-	}
-}
-
-// TestRoundTrip: accumulating the stream of a message gives the message
-// back.
-func TestRoundTrip(t *testing.T) {
-	msgs := []*cpv1.Message{
-		{Id: "a", Model: "m", StopReason: "end_turn", Usage: &cpv1.Usage{InputTokens: 1, OutputTokens: 2},
-			Content: []*cpv1.ContentBlock{text("Hello <world>")}},
-		{Id: "b", StopReason: "tool_use", Usage: &cpv1.Usage{InputTokens: 5, OutputTokens: 6, CacheCreationInputTokens: 7, CacheReadInputTokens: 8},
-			Content: []*cpv1.ContentBlock{thinking("t", "s"), thinking("", "only-sig"),
-				opaqueBlock("redacted_thinking", `{"type":"redacted_thinking"}`),
-				text("x"), tool("1", "f", `{"a":[1,2]}`), tool("2", "g", `{}`)}},
-		{Id: "c", Usage: &cpv1.Usage{}},
-	}
-	for _, msg := range msgs {
-		var acc Accumulator
-		for _, ev := range Events(msg) {
-			acc.Add(ev)
-		}
-		if got := acc.Message(); !proto.Equal(got, msg) {
-			t.Errorf("got %v\nwant %v", got, msg)
-		}
-	}
-}
-
 func TestAccumulator(t *testing.T) {
-	start := func(i uint32, b *cpv1.ContentBlock) *cpv1.StreamEvent {
-		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{Index: i, Block: b}}}
-	}
-	delta := func(i uint32, d *cpv1.ContentBlockDelta) *cpv1.StreamEvent {
-		d.Index = i
-		return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: d}}
-	}
-	textDelta := func(s string) *cpv1.ContentBlockDelta {
-		return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: s}}}
-	}
-	jsonDelta := func(s string) *cpv1.ContentBlockDelta {
-		return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: s}}}
-	}
+	start, delta := blockStart, blockDelta
 	startText := text("")
 	evs := []*cpv1.StreamEvent{
 		{Event: &cpv1.StreamEvent_MessageStart{MessageStart: &cpv1.MessageStart{Id: "id", Model: "m",
@@ -170,9 +30,9 @@ func TestAccumulator(t *testing.T) {
 		delta(2, jsonDelta(`:1}`)),
 		start(1, tool("t2", "g", "")),
 		start(3, thinking("", "")),
-		delta(3, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Thinking{Thinking: &cpv1.ThinkingDelta{Thinking: "a"}}}),
-		delta(3, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: "s1"}}}),
-		delta(3, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: "s2"}}}),
+		delta(3, thinkingDelta("a")),
+		delta(3, signatureDelta("s1")),
+		delta(3, signatureDelta("s2")),
 		{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{StopReason: "tool_use", Usage: &cpv1.Usage{OutputTokens: 42}}}},
 		{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}},
 	}
@@ -297,5 +157,131 @@ func BenchmarkAccumulatorDeltas(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delta")
 		})
+	}
+}
+
+// blockStart, blockDelta and blockStop make the events of block i.
+func blockStart(i uint32, b *cpv1.ContentBlock) *cpv1.StreamEvent {
+	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{Index: i, Block: b}}}
+}
+
+func blockDelta(i uint32, d *cpv1.ContentBlockDelta) *cpv1.StreamEvent {
+	d.Index = i
+	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockDelta{ContentBlockDelta: d}}
+}
+
+func blockStop(i uint32) *cpv1.StreamEvent {
+	return &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStop{ContentBlockStop: &cpv1.ContentBlockStop{Index: i}}}
+}
+
+func thinkingDelta(s string) *cpv1.ContentBlockDelta {
+	return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Thinking{Thinking: &cpv1.ThinkingDelta{Thinking: s}}}
+}
+
+func signatureDelta(s string) *cpv1.ContentBlockDelta {
+	return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Signature{Signature: &cpv1.SignatureDelta{Signature: s}}}
+}
+
+func textDelta(s string) *cpv1.ContentBlockDelta {
+	return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: s}}}
+}
+
+func jsonDelta(s string) *cpv1.ContentBlockDelta {
+	return &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_InputJson{InputJson: &cpv1.InputJSONDelta{PartialJson: s}}}
+}
+
+// TestAccumulatorThinking: a thinking block is rebuilt with its text and
+// its signature, each joined from its own deltas, whether it streamed as
+// the providers stream it (an empty start, then deltas) or started whole
+// (as policy-made blocks once did); redacted thinking stays as it started;
+// deltas of another kind than their block's are ignored.
+func TestAccumulatorThinking(t *testing.T) {
+	redacted := opaqueBlock("redacted_thinking", `{"type":"redacted_thinking","data":"ZW5jcnlwdGVk"}`)
+	tests := []struct {
+		name string
+		evs  []*cpv1.StreamEvent
+		want []*cpv1.ContentBlock
+	}{
+		{"streamed as the providers do", []*cpv1.StreamEvent{
+			blockStart(0, thinking("", "")),
+			blockDelta(0, thinkingDelta("Let me ")),
+			blockDelta(0, thinkingDelta("think.")),
+			blockDelta(0, signatureDelta("EqQBCkgIARAB")),
+			blockDelta(0, signatureDelta("GAIiQL+/==")),
+			blockStop(0),
+		}, []*cpv1.ContentBlock{thinking("Let me think.", "EqQBCkgIARABGAIiQL+/==")}},
+		{"started whole", []*cpv1.StreamEvent{
+			blockStart(0, thinking("hmm", "sig")), blockStop(0),
+		}, []*cpv1.ContentBlock{thinking("hmm", "sig")}},
+		{"start content, then deltas", []*cpv1.StreamEvent{
+			blockStart(0, thinking("a", "s")),
+			blockDelta(0, thinkingDelta("b")),
+			blockDelta(0, signatureDelta("t")),
+			blockStop(0),
+		}, []*cpv1.ContentBlock{thinking("ab", "st")}},
+		{"signature only", []*cpv1.StreamEvent{
+			blockStart(0, thinking("", "")), blockDelta(0, signatureDelta("sig")), blockStop(0),
+		}, []*cpv1.ContentBlock{thinking("", "sig")}},
+		{"redacted thinking", []*cpv1.StreamEvent{
+			blockStart(0, redacted),
+			blockDelta(0, thinkingDelta("not for redacted thinking")),
+			blockDelta(0, signatureDelta("nor this")),
+			blockStop(0),
+		}, []*cpv1.ContentBlock{redacted}},
+		{"deltas of another kind", []*cpv1.StreamEvent{
+			blockStart(0, thinking("", "")),
+			blockDelta(0, textDelta("not for thinking")),
+			blockDelta(0, jsonDelta("nor this")),
+			blockDelta(0, thinkingDelta("ok")),
+			blockStop(0),
+			blockStart(1, text("")),
+			blockDelta(1, thinkingDelta("not for text")),
+			blockDelta(1, signatureDelta("nor this")),
+			blockDelta(1, textDelta("hi")),
+			blockStop(1),
+			blockStart(2, tool("t", "f", "")),
+			blockDelta(2, thinkingDelta("not for a tool")),
+			blockDelta(2, signatureDelta("nor this")),
+			blockStop(2),
+		}, []*cpv1.ContentBlock{thinking("ok", ""), text("hi"), tool("t", "f", "{}")}},
+		{"among other blocks", []*cpv1.StreamEvent{
+			blockStart(0, thinking("", "")),
+			blockDelta(0, thinkingDelta("plan")),
+			blockDelta(0, signatureDelta("s0")),
+			blockStop(0),
+			blockStart(1, redacted), blockStop(1),
+			blockStart(2, thinking("", "")),
+			blockDelta(2, thinkingDelta("again")),
+			blockDelta(2, signatureDelta("s2")),
+			blockStop(2),
+			blockStart(3, text("")), blockDelta(3, textDelta("done")), blockStop(3),
+		}, []*cpv1.ContentBlock{thinking("plan", "s0"), redacted, thinking("again", "s2"), text("done")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var acc Accumulator
+			for _, ev := range tt.evs {
+				acc.Add(ev)
+			}
+			want := &cpv1.Message{Content: tt.want}
+			if got := acc.Message(); !proto.Equal(got, want) {
+				t.Errorf("got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// TestAccumulatorToolStartInput: arguments a tool_use start carries come
+// before its fragments.
+func TestAccumulatorToolStartInput(t *testing.T) {
+	var acc Accumulator
+	for _, ev := range []*cpv1.StreamEvent{
+		blockStart(0, tool("t", "f", `{"a":`)), blockDelta(0, jsonDelta(`1}`)), blockStop(0),
+	} {
+		acc.Add(ev)
+	}
+	want := &cpv1.Message{Content: []*cpv1.ContentBlock{tool("t", "f", `{"a":1}`)}}
+	if got := acc.Message(); !proto.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
 	}
 }

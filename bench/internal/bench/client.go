@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
 )
 
 // API is the client API a load speaks.

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"luthien.dev/gateway/internal/bench"
+	"luthien.dev/bench/floor"
 )
 
 func main() {
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: bench.NewFloor(*upstream), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: floor.New(*upstream), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("floor proxy listening", "addr", ln.Addr().String(), "upstream", *upstream)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -30,8 +30,8 @@ type Binaries struct {
 var packages = []struct{ pkg, name string }{
 	{"luthien.dev/gateway/cmd/gateway", "gateway"},
 	{"luthien.dev/controlplane/cmd/controlplane", "controlplane"},
-	{"luthien.dev/gateway/cmd/fakeupstream", "fakeupstream"},
-	{"luthien.dev/gateway/cmd/floorproxy", "floorproxy"},
+	{"luthien.dev/bench/cmd/fakeupstream", "fakeupstream"},
+	{"luthien.dev/bench/cmd/floorproxy", "floorproxy"},
 }
 
 // Build builds the binaries into dir with one go build (the Go workspace

@@ -1,4 +1,9 @@
-package bench
+// Package floor is the benchmark's baseline proxy: the least any proxy in
+// the gateway's place must do. It reads the request body, forwards the
+// request with its headers, and relays the response, flushing a stream
+// after every event. It is importable (not internal) so that the
+// gateway's own micro-benchmarks can compare against it.
+package floor
 
 import (
 	"bufio"
@@ -8,24 +13,28 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
-	"luthien.dev/gateway/internal/proxy"
+	"luthien.dev/gateway/transport"
 )
 
-// Floor is the benchmark's baseline: the least any proxy in the gateway's
-// place must do. It reads the request body, forwards the request with its
-// headers, and relays the response, flushing a stream after every event.
-// It uses the gateway's upstream transport, so that connection handling
-// is the same on both sides of the comparison.
-type Floor struct {
+// headerTimeout bounds the wait for upstream's response headers, as the
+// gateway's default does: a backstop that never fires in a run, there so
+// that the floor's transport arms the same per-request timer.
+const headerTimeout = 2 * time.Minute
+
+// Proxy is the floor proxy. It uses the gateway's upstream transport
+// (package transport), so that connection handling is the same on both
+// sides of the comparison.
+type Proxy struct {
 	upstream string
 	client   *http.Client
 }
 
-// NewFloor returns a floor proxy to the upstream base URL (scheme and
-// host; request paths are appended as they come).
-func NewFloor(upstream string) *Floor {
-	return &Floor{upstream: strings.TrimRight(upstream, "/"), client: &http.Client{Transport: proxy.NewTransport()}}
+// New returns a floor proxy to the upstream base URL (scheme and host;
+// request paths are appended as they come).
+func New(upstream string) *Proxy {
+	return &Proxy{upstream: strings.TrimRight(upstream, "/"), client: &http.Client{Transport: transport.New(headerTimeout)}}
 }
 
 // hopHeaders are never forwarded.
@@ -35,7 +44,7 @@ var hopHeaders = map[string]bool{
 }
 
 // ServeHTTP implements http.Handler.
-func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"luthien.dev/gateway/internal/fakeupstream"
+	"luthien.dev/bench/fakeupstream"
+	"luthien.dev/bench/floor"
 )
 
 // TestSmoke runs the whole harness briefly against every target that
@@ -336,10 +337,10 @@ func TestFloorFlushesEvents(t *testing.T) {
 	up := fakeupstream.New()
 	defer up.Close()
 	up.SetResponder(UpstreamScenario)
-	floor := httptest.NewServer(NewFloor(up.URL))
-	defer floor.Close()
+	floorSrv := httptest.NewServer(floor.New(up.URL))
+	defer floorSrv.Close()
 	shape := Shape{Chunks: 5, Interval: 40 * time.Millisecond}
-	o := newCall(Anthropic, true, shape, false).do(t.Context(), http.DefaultClient, floor.URL, time.Now())
+	o := newCall(Anthropic, true, shape, false).do(t.Context(), http.DefaultClient, floorSrv.URL, time.Now())
 	if o.err != "" {
 		t.Fatal(o.err)
 	}
@@ -347,7 +348,7 @@ func TestFloorFlushesEvents(t *testing.T) {
 	if d.P50 < 10 {
 		t.Fatalf("events 40 ms apart upstream arrive %v ms apart (p50): the floor buffers the stream", d.P50)
 	}
-	whole := newCall(OpenAI, false, Instant, false).do(t.Context(), http.DefaultClient, floor.URL, time.Now())
+	whole := newCall(OpenAI, false, Instant, false).do(t.Context(), http.DefaultClient, floorSrv.URL, time.Now())
 	if whole.err != "" {
 		t.Fatal(whole.err)
 	}

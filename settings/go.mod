@@ -1,0 +1,3 @@
+module luthien.dev/settings
+
+go 1.26.7
