@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -213,5 +214,64 @@ func TestCallInvalidSequences(t *testing.T) {
 	}
 	if resp, err := stream.Recv(); err != nil || resp.GetDecision() == nil {
 		t.Fatalf("after the refusals: %v, %v", resp, err)
+	}
+}
+
+// The processing watch says at once what the active policy needs, and
+// again after every activation.
+func TestWatchProcessing(t *testing.T) {
+	ts := start(t, noopConfig)
+	watch, err := cpv1.NewCallServiceClient(ts.conn).WatchProcessing(testContext(t), &cpv1.WatchProcessingRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetRequest() || got.GetResponse() || got.GetCache() || got.GetPolicyRevision() == "" {
+		t.Errorf("noop: %v, want nothing needed", got)
+	}
+	for _, tt := range []struct {
+		class         string
+		cfg           map[string]any
+		request, resp bool
+	}{
+		{"regex_block", map[string]any{"patterns": []any{"rm"}}, false, true},
+		{"debug_logging", nil, true, true},
+		{"noop", nil, false, false},
+	} {
+		cfg, err := structpb.NewStruct(tt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := ts.admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: tt.class, Config: cfg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.GetPolicyRevision() != set.GetActive().GetRevision() || next.GetRequest() != tt.request || next.GetResponse() != tt.resp {
+			t.Errorf("%s: %v, want revision %s, request %v, response %v", tt.class, next, set.GetActive().GetRevision(), tt.request, tt.resp)
+		}
+	}
+}
+
+// Shutting down ends the watches, so that a graceful stop never waits
+// for them.
+func TestWatchProcessingEndsAtShutdown(t *testing.T) {
+	ts := start(t, noopConfig)
+	watch, err := cpv1.NewCallServiceClient(ts.conn).WatchProcessing(testContext(t), &cpv1.WatchProcessingRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.Shutdown()
+	if _, err := watch.Recv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("after shutdown: %v, want UNAVAILABLE", err)
 	}
 }

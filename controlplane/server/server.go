@@ -189,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 		logger:      logger,
 		auth:        newTokenAuth(cfg.Token),
 		policies:    service.NewCachingPolicyService(policies, responses),
-		calls:       service.NewCallService(policies, responses),
+		calls:       service.NewCallService(policies, responses, rec.stopping),
 		admin:       service.NewAdminService(store, registry, publisher, policyHistory),
 		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
 		activity:    service.NewActivityService(rec.hub, rec.stopping),

@@ -81,6 +81,9 @@ func (allCaps) NewStream(context.Context, *Call) Stream {
 	return &allCapsStream{upper: newUpper()}
 }
 
+// InspectsRequest is false: all_caps changes responses only.
+func (allCaps) InspectsRequest() bool { return false }
+
 // InspectsResponse is true.
 func (allCaps) InspectsResponse() bool { return true }
 

@@ -42,6 +42,9 @@ func (p *blockPolicy) NewStream(_ context.Context, call *Call) Stream {
 // InspectsResponse is true.
 func (p *blockPolicy) InspectsResponse() bool { return true }
 
+// InspectsRequest is false: block policies decide on responses only.
+func (p *blockPolicy) InspectsRequest() bool { return false }
+
 // builderStream feeds a stream builder.
 type builderStream struct {
 	b *stream.Builder

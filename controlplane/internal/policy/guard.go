@@ -78,6 +78,9 @@ func (g *guarded) ForCall(call *Call) Policy {
 	return &c
 }
 
+// InspectsRequest reports whether the guarded policy inspects requests.
+func (g *guarded) InspectsRequest() bool { return InspectsRequest(g.Policy) }
+
 // Warnings implements Warner for the guarded policy.
 func (g *guarded) Warnings() []string { return Warnings(g.Policy) }
 

@@ -49,5 +49,8 @@ func (noop) OnResponse(_ context.Context, _ *Call, msg *cpv1.Message) (*cpv1.Mes
 // NewStream returns a stream that passes every event through.
 func (noop) NewStream(context.Context, *Call) Stream { return passthroughStream{} }
 
+// InspectsRequest is false: noop never looks at requests.
+func (noop) InspectsRequest() bool { return false }
+
 // InspectsResponse is false: noop never looks at responses.
 func (noop) InspectsResponse() bool { return false }

@@ -206,3 +206,19 @@ func ForCall(p Policy, call *Call) Policy {
 	}
 	return p
 }
+
+// RequestInspector is implemented by a policy that knows whether it looks
+// at requests at all. A policy that does not implement it is taken to
+// look at every request.
+type RequestInspector interface {
+	InspectsRequest() bool
+}
+
+// InspectsRequest reports whether p looks at requests: whether a call
+// must wait for its request decision before upstream is called.
+func InspectsRequest(p Policy) bool {
+	if ri, ok := p.(RequestInspector); ok {
+		return ri.InspectsRequest()
+	}
+	return true
+}

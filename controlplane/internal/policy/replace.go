@@ -137,6 +137,9 @@ func (p *stringReplacement) NewStream(context.Context, *Call) Stream {
 	return &replaceStream{r: p.r}
 }
 
+// InspectsRequest reports whether requests are changed.
+func (p *stringReplacement) InspectsRequest() bool { return p.request && len(p.r.pairs) > 0 }
+
 // InspectsResponse reports whether responses are changed.
 func (p *stringReplacement) InspectsResponse() bool { return p.response && len(p.r.pairs) > 0 }
 

@@ -147,6 +147,16 @@ func (p *serial) NewStream(ctx context.Context, call *Call) Stream {
 	return s
 }
 
+// InspectsRequest reports whether any member inspects requests.
+func (p *serial) InspectsRequest() bool {
+	for _, m := range p.members {
+		if InspectsRequest(m) {
+			return true
+		}
+	}
+	return false
+}
+
 // InspectsResponse reports whether any member inspects responses.
 func (p *serial) InspectsResponse() bool {
 	for _, m := range p.members {

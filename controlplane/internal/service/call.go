@@ -25,15 +25,50 @@ type CallService struct {
 	cpv1.UnimplementedCallServiceServer
 
 	policies *PolicyService
-	cache    *ResponseCache // nil: no cache
+	cache    *ResponseCache  // nil: no cache
+	stopping <-chan struct{} // closed at shutdown: ends the watches
 }
 
 var _ cpv1.CallServiceServer = (*CallService)(nil)
 
 // NewCallService returns the call service over the policies of p and the
-// response cache (nil: none).
-func NewCallService(p *PolicyService, cache *ResponseCache) *CallService {
-	return &CallService{policies: p, cache: cache}
+// response cache (nil: none). Closing stopping ends the processing
+// watches, so that a graceful stop does not wait for them.
+func NewCallService(p *PolicyService, cache *ResponseCache, stopping <-chan struct{}) *CallService {
+	return &CallService{policies: p, cache: cache, stopping: stopping}
+}
+
+// WatchProcessing streams what the active policy needs of each call: at
+// once, then after every activation that changes the revision.
+func (c *CallService) WatchProcessing(_ *cpv1.WatchProcessingRequest, stream cpv1.CallService_WatchProcessingServer) error {
+	ctx := stream.Context()
+	last := ""
+	for {
+		next := c.policies.store.changed() // before Active: no change is missed
+		if active := c.policies.store.Active(); active.Revision != last {
+			if err := stream.Send(c.processing(active)); err != nil {
+				return err
+			}
+			last = active.Revision
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.stopping:
+			return status.Error(codes.Unavailable, "the control plane is shutting down")
+		case <-next:
+		}
+	}
+}
+
+// processing describes what an activation needs of each call.
+func (c *CallService) processing(a *Active) *cpv1.WatchProcessingResponse {
+	return &cpv1.WatchProcessingResponse{
+		PolicyRevision: a.Revision,
+		Request:        policy.InspectsRequest(a.Policy),
+		Response:       a.Policy.InspectsResponse(),
+		Cache:          c.cache != nil,
+	}
 }
 
 // callStream is the server side of one Call.

@@ -123,7 +123,7 @@ func serveCached(t *testing.T, p policy.Policy, rc *ResponseCache) *grpc.ClientC
 	gs := grpc.NewServer()
 	ps := NewPolicyService(store, logger, nil)
 	cpv1.RegisterPolicyServiceServer(gs, ps)
-	cpv1.RegisterCallServiceServer(gs, NewCallService(ps, rc))
+	cpv1.RegisterCallServiceServer(gs, NewCallService(ps, rc, nil))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

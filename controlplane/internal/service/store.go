@@ -221,6 +221,13 @@ func (s *Store) Install(a *Active) {
 	s.logger.Info("policy activated", "policy", a.Policy.Name(), "revision", a.Revision, "previous_revision", previous)
 }
 
+// changed returns a channel closed by the next Install.
+func (s *Store) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.installed
+}
+
 // WaitInstalled waits until revision has been installed (it may have been
 // superseded since) or ctx is done, and reports whether it was.
 func (s *Store) WaitInstalled(ctx context.Context, revision string) bool {

@@ -78,6 +78,117 @@ func (Inspect) EnumDescriptor() ([]byte, []int) {
 	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{0}
 }
 
+type WatchProcessingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchProcessingRequest) Reset() {
+	*x = WatchProcessingRequest{}
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchProcessingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchProcessingRequest) ProtoMessage() {}
+
+func (x *WatchProcessingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchProcessingRequest.ProtoReflect.Descriptor instead.
+func (*WatchProcessingRequest) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{0}
+}
+
+// What the active policy needs of each call.
+type WatchProcessingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activation this describes.
+	PolicyRevision string `protobuf:"bytes,1,opt,name=policy_revision,json=policyRevision,proto3" json:"policy_revision,omitempty"`
+	// The policy looks at requests: a call waits for the decision before
+	// upstream is called.
+	Request bool `protobuf:"varint,2,opt,name=request,proto3" json:"request,omitempty"`
+	// The policy looks at responses.
+	Response bool `protobuf:"varint,3,opt,name=response,proto3" json:"response,omitempty"`
+	// A request may be answered from the response cache: a call waits for
+	// the decision, which may be the cached answer.
+	Cache         bool `protobuf:"varint,4,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchProcessingResponse) Reset() {
+	*x = WatchProcessingResponse{}
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchProcessingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchProcessingResponse) ProtoMessage() {}
+
+func (x *WatchProcessingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchProcessingResponse.ProtoReflect.Descriptor instead.
+func (*WatchProcessingResponse) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchProcessingResponse) GetPolicyRevision() string {
+	if x != nil {
+		return x.PolicyRevision
+	}
+	return ""
+}
+
+func (x *WatchProcessingResponse) GetRequest() bool {
+	if x != nil {
+		return x.Request
+	}
+	return false
+}
+
+func (x *WatchProcessingResponse) GetResponse() bool {
+	if x != nil {
+		return x.Response
+	}
+	return false
+}
+
+func (x *WatchProcessingResponse) GetCache() bool {
+	if x != nil {
+		return x.Cache
+	}
+	return false
+}
+
 type CallRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -93,7 +204,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[0]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -105,7 +216,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[0]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -118,7 +229,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{0}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CallRequest) GetMsg() isCallRequest_Msg {
@@ -214,7 +325,7 @@ type CallStart struct {
 
 func (x *CallStart) Reset() {
 	*x = CallStart{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[1]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +337,7 @@ func (x *CallStart) String() string {
 func (*CallStart) ProtoMessage() {}
 
 func (x *CallStart) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[1]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +350,7 @@ func (x *CallStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallStart.ProtoReflect.Descriptor instead.
 func (*CallStart) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{1}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CallStart) GetCallId() string {
@@ -286,7 +397,7 @@ type CallEvents struct {
 
 func (x *CallEvents) Reset() {
 	*x = CallEvents{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[2]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +409,7 @@ func (x *CallEvents) String() string {
 func (*CallEvents) ProtoMessage() {}
 
 func (x *CallEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[2]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +422,7 @@ func (x *CallEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallEvents.ProtoReflect.Descriptor instead.
 func (*CallEvents) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{2}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CallEvents) GetEvents() []*StreamEvent {
@@ -345,7 +456,7 @@ type CallDecision struct {
 
 func (x *CallDecision) Reset() {
 	*x = CallDecision{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[3]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +468,7 @@ func (x *CallDecision) String() string {
 func (*CallDecision) ProtoMessage() {}
 
 func (x *CallDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[3]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +481,7 @@ func (x *CallDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDecision.ProtoReflect.Descriptor instead.
 func (*CallDecision) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{3}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CallDecision) GetOutcome() isCallDecision_Outcome {
@@ -461,7 +572,7 @@ type CallEnd struct {
 
 func (x *CallEnd) Reset() {
 	*x = CallEnd{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[4]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +584,7 @@ func (x *CallEnd) String() string {
 func (*CallEnd) ProtoMessage() {}
 
 func (x *CallEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[4]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +597,7 @@ func (x *CallEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallEnd.ProtoReflect.Descriptor instead.
 func (*CallEnd) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{4}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CallEnd) GetHttpStatus() int32 {
@@ -525,7 +636,7 @@ type CallResponse struct {
 
 func (x *CallResponse) Reset() {
 	*x = CallResponse{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[5]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +648,7 @@ func (x *CallResponse) String() string {
 func (*CallResponse) ProtoMessage() {}
 
 func (x *CallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[5]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +661,7 @@ func (x *CallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
 func (*CallResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{5}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CallResponse) GetMsg() isCallResponse_Msg {
@@ -636,7 +747,7 @@ type CallDone struct {
 
 func (x *CallDone) Reset() {
 	*x = CallDone{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[6]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +759,7 @@ func (x *CallDone) String() string {
 func (*CallDone) ProtoMessage() {}
 
 func (x *CallDone) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[6]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,14 +772,20 @@ func (x *CallDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDone.ProtoReflect.Descriptor instead.
 func (*CallDone) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{6}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{8}
 }
 
 var File_luthien_controlplane_v1_call_proto protoreflect.FileDescriptor
 
 const file_luthien_controlplane_v1_call_proto_rawDesc = "" +
 	"\n" +
-	"\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\x85\x02\n" +
+	"\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\x18\n" +
+	"\x16WatchProcessingRequest\"\x8e\x01\n" +
+	"\x17WatchProcessingResponse\x12'\n" +
+	"\x0fpolicy_revision\x18\x01 \x01(\tR\x0epolicyRevision\x12\x18\n" +
+	"\arequest\x18\x02 \x01(\bR\arequest\x12\x1a\n" +
+	"\bresponse\x18\x03 \x01(\bR\bresponse\x12\x14\n" +
+	"\x05cache\x18\x04 \x01(\bR\x05cache\"\x85\x02\n" +
 	"\vCallRequest\x12:\n" +
 	"\x05start\x18\x01 \x01(\v2\".luthien.controlplane.v1.CallStartH\x00R\x05start\x12>\n" +
 	"\bresponse\x18\x02 \x01(\v2 .luthien.controlplane.v1.MessageH\x00R\bresponse\x12=\n" +
@@ -708,9 +825,10 @@ const file_luthien_controlplane_v1_call_proto_rawDesc = "" +
 	"\x13INSPECT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fINSPECT_NONE\x10\x01\x12\x14\n" +
 	"\x10INSPECT_RESPONSE\x10\x02\x12\x12\n" +
-	"\x0eINSPECT_STREAM\x10\x032f\n" +
+	"\x0eINSPECT_STREAM\x10\x032\xde\x01\n" +
 	"\vCallService\x12W\n" +
-	"\x04Call\x12$.luthien.controlplane.v1.CallRequest\x1a%.luthien.controlplane.v1.CallResponse(\x010\x01B8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3"
+	"\x04Call\x12$.luthien.controlplane.v1.CallRequest\x1a%.luthien.controlplane.v1.CallResponse(\x010\x01\x12v\n" +
+	"\x0fWatchProcessing\x12/.luthien.controlplane.v1.WatchProcessingRequest\x1a0.luthien.controlplane.v1.WatchProcessingResponse0\x01B8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3"
 
 var (
 	file_luthien_controlplane_v1_call_proto_rawDescOnce sync.Once
@@ -725,47 +843,51 @@ func file_luthien_controlplane_v1_call_proto_rawDescGZIP() []byte {
 }
 
 var file_luthien_controlplane_v1_call_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_luthien_controlplane_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_luthien_controlplane_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_luthien_controlplane_v1_call_proto_goTypes = []any{
 	(Inspect)(0),                        // 0: luthien.controlplane.v1.Inspect
-	(*CallRequest)(nil),                 // 1: luthien.controlplane.v1.CallRequest
-	(*CallStart)(nil),                   // 2: luthien.controlplane.v1.CallStart
-	(*CallEvents)(nil),                  // 3: luthien.controlplane.v1.CallEvents
-	(*CallDecision)(nil),                // 4: luthien.controlplane.v1.CallDecision
-	(*CallEnd)(nil),                     // 5: luthien.controlplane.v1.CallEnd
-	(*CallResponse)(nil),                // 6: luthien.controlplane.v1.CallResponse
-	(*CallDone)(nil),                    // 7: luthien.controlplane.v1.CallDone
-	(*Message)(nil),                     // 8: luthien.controlplane.v1.Message
-	(ClientFormat)(0),                   // 9: luthien.controlplane.v1.ClientFormat
-	(*RequestMetadata)(nil),             // 10: luthien.controlplane.v1.RequestMetadata
-	(*StreamEvent)(nil),                 // 11: luthien.controlplane.v1.StreamEvent
-	(*Continue)(nil),                    // 12: luthien.controlplane.v1.Continue
-	(*Respond)(nil),                     // 13: luthien.controlplane.v1.Respond
-	(*Reject)(nil),                      // 14: luthien.controlplane.v1.Reject
-	(*ApplyResponsePolicyResponse)(nil), // 15: luthien.controlplane.v1.ApplyResponsePolicyResponse
-	(*StreamChunkPolicyResponse)(nil),   // 16: luthien.controlplane.v1.StreamChunkPolicyResponse
+	(*WatchProcessingRequest)(nil),      // 1: luthien.controlplane.v1.WatchProcessingRequest
+	(*WatchProcessingResponse)(nil),     // 2: luthien.controlplane.v1.WatchProcessingResponse
+	(*CallRequest)(nil),                 // 3: luthien.controlplane.v1.CallRequest
+	(*CallStart)(nil),                   // 4: luthien.controlplane.v1.CallStart
+	(*CallEvents)(nil),                  // 5: luthien.controlplane.v1.CallEvents
+	(*CallDecision)(nil),                // 6: luthien.controlplane.v1.CallDecision
+	(*CallEnd)(nil),                     // 7: luthien.controlplane.v1.CallEnd
+	(*CallResponse)(nil),                // 8: luthien.controlplane.v1.CallResponse
+	(*CallDone)(nil),                    // 9: luthien.controlplane.v1.CallDone
+	(*Message)(nil),                     // 10: luthien.controlplane.v1.Message
+	(ClientFormat)(0),                   // 11: luthien.controlplane.v1.ClientFormat
+	(*RequestMetadata)(nil),             // 12: luthien.controlplane.v1.RequestMetadata
+	(*StreamEvent)(nil),                 // 13: luthien.controlplane.v1.StreamEvent
+	(*Continue)(nil),                    // 14: luthien.controlplane.v1.Continue
+	(*Respond)(nil),                     // 15: luthien.controlplane.v1.Respond
+	(*Reject)(nil),                      // 16: luthien.controlplane.v1.Reject
+	(*ApplyResponsePolicyResponse)(nil), // 17: luthien.controlplane.v1.ApplyResponsePolicyResponse
+	(*StreamChunkPolicyResponse)(nil),   // 18: luthien.controlplane.v1.StreamChunkPolicyResponse
 }
 var file_luthien_controlplane_v1_call_proto_depIdxs = []int32{
-	2,  // 0: luthien.controlplane.v1.CallRequest.start:type_name -> luthien.controlplane.v1.CallStart
-	8,  // 1: luthien.controlplane.v1.CallRequest.response:type_name -> luthien.controlplane.v1.Message
-	3,  // 2: luthien.controlplane.v1.CallRequest.events:type_name -> luthien.controlplane.v1.CallEvents
-	5,  // 3: luthien.controlplane.v1.CallRequest.end:type_name -> luthien.controlplane.v1.CallEnd
-	9,  // 4: luthien.controlplane.v1.CallStart.format:type_name -> luthien.controlplane.v1.ClientFormat
-	10, // 5: luthien.controlplane.v1.CallStart.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
-	11, // 6: luthien.controlplane.v1.CallEvents.events:type_name -> luthien.controlplane.v1.StreamEvent
-	12, // 7: luthien.controlplane.v1.CallDecision.continue:type_name -> luthien.controlplane.v1.Continue
-	13, // 8: luthien.controlplane.v1.CallDecision.respond:type_name -> luthien.controlplane.v1.Respond
-	14, // 9: luthien.controlplane.v1.CallDecision.reject:type_name -> luthien.controlplane.v1.Reject
+	4,  // 0: luthien.controlplane.v1.CallRequest.start:type_name -> luthien.controlplane.v1.CallStart
+	10, // 1: luthien.controlplane.v1.CallRequest.response:type_name -> luthien.controlplane.v1.Message
+	5,  // 2: luthien.controlplane.v1.CallRequest.events:type_name -> luthien.controlplane.v1.CallEvents
+	7,  // 3: luthien.controlplane.v1.CallRequest.end:type_name -> luthien.controlplane.v1.CallEnd
+	11, // 4: luthien.controlplane.v1.CallStart.format:type_name -> luthien.controlplane.v1.ClientFormat
+	12, // 5: luthien.controlplane.v1.CallStart.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
+	13, // 6: luthien.controlplane.v1.CallEvents.events:type_name -> luthien.controlplane.v1.StreamEvent
+	14, // 7: luthien.controlplane.v1.CallDecision.continue:type_name -> luthien.controlplane.v1.Continue
+	15, // 8: luthien.controlplane.v1.CallDecision.respond:type_name -> luthien.controlplane.v1.Respond
+	16, // 9: luthien.controlplane.v1.CallDecision.reject:type_name -> luthien.controlplane.v1.Reject
 	0,  // 10: luthien.controlplane.v1.CallDecision.inspect:type_name -> luthien.controlplane.v1.Inspect
-	8,  // 11: luthien.controlplane.v1.CallEnd.response:type_name -> luthien.controlplane.v1.Message
-	4,  // 12: luthien.controlplane.v1.CallResponse.decision:type_name -> luthien.controlplane.v1.CallDecision
-	15, // 13: luthien.controlplane.v1.CallResponse.response:type_name -> luthien.controlplane.v1.ApplyResponsePolicyResponse
-	16, // 14: luthien.controlplane.v1.CallResponse.outputs:type_name -> luthien.controlplane.v1.StreamChunkPolicyResponse
-	7,  // 15: luthien.controlplane.v1.CallResponse.done:type_name -> luthien.controlplane.v1.CallDone
-	1,  // 16: luthien.controlplane.v1.CallService.Call:input_type -> luthien.controlplane.v1.CallRequest
-	6,  // 17: luthien.controlplane.v1.CallService.Call:output_type -> luthien.controlplane.v1.CallResponse
-	17, // [17:18] is the sub-list for method output_type
-	16, // [16:17] is the sub-list for method input_type
+	10, // 11: luthien.controlplane.v1.CallEnd.response:type_name -> luthien.controlplane.v1.Message
+	6,  // 12: luthien.controlplane.v1.CallResponse.decision:type_name -> luthien.controlplane.v1.CallDecision
+	17, // 13: luthien.controlplane.v1.CallResponse.response:type_name -> luthien.controlplane.v1.ApplyResponsePolicyResponse
+	18, // 14: luthien.controlplane.v1.CallResponse.outputs:type_name -> luthien.controlplane.v1.StreamChunkPolicyResponse
+	9,  // 15: luthien.controlplane.v1.CallResponse.done:type_name -> luthien.controlplane.v1.CallDone
+	3,  // 16: luthien.controlplane.v1.CallService.Call:input_type -> luthien.controlplane.v1.CallRequest
+	1,  // 17: luthien.controlplane.v1.CallService.WatchProcessing:input_type -> luthien.controlplane.v1.WatchProcessingRequest
+	8,  // 18: luthien.controlplane.v1.CallService.Call:output_type -> luthien.controlplane.v1.CallResponse
+	2,  // 19: luthien.controlplane.v1.CallService.WatchProcessing:output_type -> luthien.controlplane.v1.WatchProcessingResponse
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -778,18 +900,18 @@ func file_luthien_controlplane_v1_call_proto_init() {
 	}
 	file_luthien_controlplane_v1_events_proto_init()
 	file_luthien_controlplane_v1_policy_proto_init()
-	file_luthien_controlplane_v1_call_proto_msgTypes[0].OneofWrappers = []any{
+	file_luthien_controlplane_v1_call_proto_msgTypes[2].OneofWrappers = []any{
 		(*CallRequest_Start)(nil),
 		(*CallRequest_Response)(nil),
 		(*CallRequest_Events)(nil),
 		(*CallRequest_End)(nil),
 	}
-	file_luthien_controlplane_v1_call_proto_msgTypes[3].OneofWrappers = []any{
+	file_luthien_controlplane_v1_call_proto_msgTypes[5].OneofWrappers = []any{
 		(*CallDecision_Continue)(nil),
 		(*CallDecision_Respond)(nil),
 		(*CallDecision_Reject)(nil),
 	}
-	file_luthien_controlplane_v1_call_proto_msgTypes[5].OneofWrappers = []any{
+	file_luthien_controlplane_v1_call_proto_msgTypes[7].OneofWrappers = []any{
 		(*CallResponse_Decision)(nil),
 		(*CallResponse_Response)(nil),
 		(*CallResponse_Outputs)(nil),
@@ -801,7 +923,7 @@ func file_luthien_controlplane_v1_call_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_luthien_controlplane_v1_call_proto_rawDesc), len(file_luthien_controlplane_v1_call_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CallService_Call_FullMethodName = "/luthien.controlplane.v1.CallService/Call"
+	CallService_Call_FullMethodName            = "/luthien.controlplane.v1.CallService/Call"
+	CallService_WatchProcessing_FullMethodName = "/luthien.controlplane.v1.CallService/WatchProcessing"
 )
 
 // CallServiceClient is the client API for CallService service.
@@ -51,6 +52,11 @@ const (
 // not increase, anything after end) is refused with INVALID_ARGUMENT.
 type CallServiceClient interface {
 	Call(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error)
+	// Streams what the active policy needs of a call: at once, then after
+	// every change of the active policy, so that a gateway can forward a
+	// call at once, its session only observing, when nothing needs to
+	// decide before upstream is called.
+	WatchProcessing(ctx context.Context, in *WatchProcessingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchProcessingResponse], error)
 }
 
 type callServiceClient struct {
@@ -73,6 +79,25 @@ func (c *callServiceClient) Call(ctx context.Context, opts ...grpc.CallOption) (
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CallService_CallClient = grpc.BidiStreamingClient[CallRequest, CallResponse]
+
+func (c *callServiceClient) WatchProcessing(ctx context.Context, in *WatchProcessingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchProcessingResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CallService_ServiceDesc.Streams[1], CallService_WatchProcessing_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchProcessingRequest, WatchProcessingResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CallService_WatchProcessingClient = grpc.ServerStreamingClient[WatchProcessingResponse]
 
 // CallServiceServer is the server API for CallService service.
 // All implementations must embed UnimplementedCallServiceServer
@@ -103,6 +128,11 @@ type CallService_CallClient = grpc.BidiStreamingClient[CallRequest, CallResponse
 // not increase, anything after end) is refused with INVALID_ARGUMENT.
 type CallServiceServer interface {
 	Call(grpc.BidiStreamingServer[CallRequest, CallResponse]) error
+	// Streams what the active policy needs of a call: at once, then after
+	// every change of the active policy, so that a gateway can forward a
+	// call at once, its session only observing, when nothing needs to
+	// decide before upstream is called.
+	WatchProcessing(*WatchProcessingRequest, grpc.ServerStreamingServer[WatchProcessingResponse]) error
 	mustEmbedUnimplementedCallServiceServer()
 }
 
@@ -115,6 +145,9 @@ type UnimplementedCallServiceServer struct{}
 
 func (UnimplementedCallServiceServer) Call(grpc.BidiStreamingServer[CallRequest, CallResponse]) error {
 	return status.Error(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedCallServiceServer) WatchProcessing(*WatchProcessingRequest, grpc.ServerStreamingServer[WatchProcessingResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchProcessing not implemented")
 }
 func (UnimplementedCallServiceServer) mustEmbedUnimplementedCallServiceServer() {}
 func (UnimplementedCallServiceServer) testEmbeddedByValue()                     {}
@@ -144,6 +177,17 @@ func _CallService_Call_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CallService_CallServer = grpc.BidiStreamingServer[CallRequest, CallResponse]
 
+func _CallService_WatchProcessing_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchProcessingRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CallServiceServer).WatchProcessing(m, &grpc.GenericServerStream[WatchProcessingRequest, WatchProcessingResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CallService_WatchProcessingServer = grpc.ServerStreamingServer[WatchProcessingResponse]
+
 // CallService_ServiceDesc is the grpc.ServiceDesc for CallService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -157,6 +201,11 @@ var CallService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _CallService_Call_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchProcessing",
+			Handler:       _CallService_WatchProcessing_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "luthien/controlplane/v1/call.proto",

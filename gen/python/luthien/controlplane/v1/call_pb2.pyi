@@ -83,5 +83,21 @@ class CallStart(_message.Message):
     stream: bool
     def __init__(self, call_id: _Optional[str] = ..., format: _Optional[_Union[_policy_pb2.ClientFormat, str]] = ..., body: _Optional[bytes] = ..., metadata: _Optional[_Union[_policy_pb2.RequestMetadata, _Mapping]] = ..., stream: bool = ...) -> None: ...
 
+class WatchProcessingRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class WatchProcessingResponse(_message.Message):
+    __slots__ = ["cache", "policy_revision", "request", "response"]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_REVISION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    cache: bool
+    policy_revision: str
+    request: bool
+    response: bool
+    def __init__(self, policy_revision: _Optional[str] = ..., request: bool = ..., response: bool = ..., cache: bool = ...) -> None: ...
+
 class Inspect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

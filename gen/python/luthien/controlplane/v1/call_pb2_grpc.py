@@ -42,6 +42,11 @@ class CallServiceStub(object):
                 request_serializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.CallRequest.SerializeToString,
                 response_deserializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.CallResponse.FromString,
                 )
+        self.WatchProcessing = channel.unary_stream(
+                '/luthien.controlplane.v1.CallService/WatchProcessing',
+                request_serializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingRequest.SerializeToString,
+                response_deserializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingResponse.FromString,
+                )
 
 
 class CallServiceServicer(object):
@@ -76,6 +81,16 @@ class CallServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchProcessing(self, request, context):
+        """Streams what the active policy needs of a call: at once, then after
+        every change of the active policy, so that a gateway can forward a
+        call at once, its session only observing, when nothing needs to
+        decide before upstream is called.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CallServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +98,11 @@ def add_CallServiceServicer_to_server(servicer, server):
                     servicer.Call,
                     request_deserializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.CallRequest.FromString,
                     response_serializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.CallResponse.SerializeToString,
+            ),
+            'WatchProcessing': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchProcessing,
+                    request_deserializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingRequest.FromString,
+                    response_serializer=luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,5 +151,22 @@ class CallService(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/luthien.controlplane.v1.CallService/Call',
             luthien_dot_controlplane_dot_v1_dot_call__pb2.CallRequest.SerializeToString,
             luthien_dot_controlplane_dot_v1_dot_call__pb2.CallResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchProcessing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/luthien.controlplane.v1.CallService/WatchProcessing',
+            luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingRequest.SerializeToString,
+            luthien_dot_controlplane_dot_v1_dot_call__pb2.WatchProcessingResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
