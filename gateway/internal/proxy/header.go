@@ -31,16 +31,7 @@ func (p *Proxy) upstreamHeader(dst, src http.Header, d dialect.Dialect) {
 		}
 		dst[k] = append([]string(nil), vs...)
 	}
-	if p.cfg.ClientAPIKey == "" {
-		return
-	}
-	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
-		if p.cfg.OpenAIAPIKey != "" {
-			dst.Set("Authorization", "Bearer "+p.cfg.OpenAIAPIKey)
-		}
-	} else if p.cfg.AnthropicAPIKey != "" {
-		dst.Set("X-Api-Key", p.cfg.AnthropicAPIKey)
-	}
+	p.provider(d).SetKey(dst)
 }
 
 // connectionTokens lists the headers named in Connection.

@@ -25,6 +25,7 @@ import (
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
+	"luthien.dev/gateway/internal/provider"
 	"luthien.dev/gateway/internal/telemetry"
 	"luthien.dev/gateway/transport"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -77,6 +78,8 @@ type Proxy struct {
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
 	tracer   trace.Tracer
+	// openai and anthropic are the upstreams of the two client formats.
+	openai, anthropic provider.Provider
 }
 
 // New returns a proxy that applies policies through policies.
@@ -93,8 +96,12 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	if cfg.BodyReadTimeout <= 0 {
 		cfg.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	cfg.OpenAIBaseURL = strings.TrimRight(cfg.OpenAIBaseURL, "/")
-	cfg.AnthropicBaseURL = strings.TrimRight(cfg.AnthropicBaseURL, "/")
+	// The gateway's provider keys go upstream only when the gateway has a
+	// client key of its own; without, the client's credential passes.
+	openaiKey, anthropicKey := cfg.OpenAIAPIKey, cfg.AnthropicAPIKey
+	if cfg.ClientAPIKey == "" {
+		openaiKey, anthropicKey = "", ""
+	}
 	rec := cfg.Recorder
 	if rec == nil {
 		rec = nopRecorder{}
@@ -104,7 +111,17 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	// tell apart; the transport's is a backstop that never fires first.
 	t.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout + time.Second
 	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: t}, rec: rec, log: log,
-		metrics: cfg.Metrics, tracer: cfg.Tracer}
+		metrics: cfg.Metrics, tracer: cfg.Tracer,
+		openai:    provider.New(provider.OpenAI, cfg.OpenAIBaseURL, openaiKey),
+		anthropic: provider.New(provider.Anthropic, cfg.AnthropicBaseURL, anthropicKey)}
+}
+
+// provider is the upstream of a client format.
+func (p *Proxy) provider(d dialect.Dialect) provider.Provider {
+	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
+		return p.openai
+	}
+	return p.anthropic
 }
 
 // NewTransport returns the upstream transport (package transport, shared
@@ -346,26 +363,12 @@ func upstreamFailure(what string, err error) string {
 	return what + ": " + err.Error()
 }
 
-// upstreamBase is the upstream of a format.
-func (p *Proxy) upstreamBase(d dialect.Dialect) string {
-	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
-		return p.cfg.OpenAIBaseURL
-	}
-	return p.cfg.AnthropicBaseURL
-}
+// upstreamBase is the base URL of d's upstream.
+func (p *Proxy) upstreamBase(d dialect.Dialect) string { return p.provider(d).BaseURL }
 
-// upstreamURL maps a client path onto the upstream of its format.
+// upstreamURL is the upstream URL of a client request in d.
 func (p *Proxy) upstreamURL(r *http.Request, d dialect.Dialect) string {
-	var u string
-	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
-		u = p.cfg.OpenAIBaseURL + strings.TrimPrefix(r.URL.Path, "/v1")
-	} else {
-		u = p.cfg.AnthropicBaseURL + r.URL.Path
-	}
-	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
-	return u
+	return p.provider(d).URL(r.URL.Path, r.URL.RawQuery)
 }
 
 // send makes the upstream request with body, under the upstream timeouts:

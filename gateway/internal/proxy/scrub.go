@@ -7,27 +7,14 @@ import (
 	"strconv"
 
 	"luthien.dev/gateway/internal/dialect"
-	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
-
-// providerKey is the gateway's own key that goes upstream for d ("" when
-// the client's credential is passed through).
-func (p *Proxy) providerKey(d dialect.Dialect) string {
-	if p.cfg.ClientAPIKey == "" {
-		return ""
-	}
-	if d.Format() == cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT {
-		return p.cfg.OpenAIAPIKey
-	}
-	return p.cfg.AnthropicAPIKey
-}
 
 // scrubProviderKey keeps the gateway's provider key out of an upstream
 // error answer before it reaches the client: some providers quote the key
 // they were sent when they refuse it, and the client never had that key.
 // Upstream's answer is otherwise relayed as it is.
 func (p *Proxy) scrubProviderKey(resp *http.Response, d dialect.Dialect) {
-	key := p.providerKey(d)
+	key := p.provider(d).Key
 	if key == "" || (resp.StatusCode >= 200 && resp.StatusCode <= 299) {
 		return
 	}
