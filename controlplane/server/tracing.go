@@ -26,6 +26,11 @@ const (
 	EnvOTelSDKDisabled    = "OTEL_SDK_DISABLED"
 )
 
+// TracingSettings are the variables above, with the service name's, that
+// a binary lists in -list-settings: the SDK reads them itself.
+var TracingSettings = []string{EnvOTLPEndpoint, EnvOTLPTracesEndpoint, EnvOTLPProtocol, EnvOTLPTracesProtocol,
+	EnvOTelTracesExporter, EnvOTelSDKDisabled, "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
+
 // The OTLP protocols supported, and the path of traces over HTTP.
 const (
 	protocolHTTPProtobuf = "http/protobuf"

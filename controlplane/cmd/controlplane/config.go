@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"luthien.dev/controlplane/internal/policy"
+	"luthien.dev/controlplane/server"
 	"luthien.dev/settings"
 	"luthien.dev/settings/shared"
 )
@@ -158,6 +159,9 @@ func settingNames() ([]string, error) {
 			return err
 		}
 		for _, name := range []string{policy.EnvJudgeAPIKey, policy.EnvOpenAIAPIKey, policy.EnvAnthropicAPIKey} {
+			getenv(name)
+		}
+		for _, name := range server.TracingSettings {
 			getenv(name)
 		}
 		return nil

@@ -138,7 +138,7 @@ func listSettings(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return settings.WriteNames(w, names)
+	return settings.WriteNames(w, append(names, app.TracingSettings...))
 }
 
 // profiler serves the Go profiler's pages under /debug/pprof/, except

@@ -49,6 +49,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	return NewWithOptions(ctx, cfg, log, Options{})
 }
 
+// TracingSettings are the OTEL_* variables the gateway's tracing reads
+// (server.TracingSettings), for -list-settings.
+var TracingSettings = server.TracingSettings
+
 // NewTracerProvider returns the tracer provider the standard OTEL_*
 // variables ask for, nil when tracing is off (see
 // server.NewTracerProvider); shut it down to flush the last spans.
