@@ -248,7 +248,7 @@ func (b *Builder) finish(ctx context.Context, md *cpv1.StreamEvent) ([]*cpv1.Str
 		}
 		md = &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{StopReason: stop}}}
 	}
-	if want := finalStopReason(md.GetMessageDelta().GetStopReason(), len(p.tools)); want != md.GetMessageDelta().GetStopReason() {
+	if want := canon.StopReason(md.GetMessageDelta().GetStopReason(), len(p.tools) > 0); want != md.GetMessageDelta().GetStopReason() {
 		md = proto.CloneOf(md)
 		md.GetMessageDelta().StopReason = want
 	}
@@ -360,7 +360,7 @@ func ApplyMessage(ctx context.Context, d Decider, opts Options, msg *cpv1.Messag
 			content = append(content, t.block)
 		}
 	}
-	stop := finalStopReason(msg.GetStopReason(), len(p.tools))
+	stop := canon.StopReason(msg.GetStopReason(), len(p.tools) > 0)
 	if stop == msg.GetStopReason() && slices.Equal(content, msg.GetContent()) {
 		return msg, nil
 	}

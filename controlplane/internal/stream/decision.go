@@ -198,15 +198,3 @@ func decideTools(ctx context.Context, d Decider, slots []slot) (plan, error) {
 	}
 	return p, nil
 }
-
-// finalStopReason applies the one stop-reason rewrite: tool_use becomes
-// end_turn when no tool call is left, whether upstream sent none or the
-// policy removed them all; a client told to run tools that never came
-// would wait for them. (The gateway applies the same rule to responses no
-// policy sees.)
-func finalStopReason(stop string, outputTools int) string {
-	if stop == "tool_use" && outputTools == 0 {
-		return "end_turn"
-	}
-	return stop
-}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"google.golang.org/protobuf/proto"
 
+	"luthien.dev/canon"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -12,9 +13,6 @@ import (
 // The gateway ends such a response with end_turn (stop), streamed and
 // whole, with or without a policy; the control plane's block policies
 // apply the same rule to what they decide.
-
-// stopToolUse is the canonical stop reason that announces tool calls.
-const stopToolUse = "tool_use"
 
 // toolStop tracks one streamed response's tool calls.
 type toolStop struct {
@@ -33,14 +31,15 @@ func (t *toolStop) check(evs []*cpv1.StreamEvent) (out []*cpv1.StreamEvent, fixe
 			continue
 		}
 		md := ev.GetMessageDelta()
-		if md == nil || md.GetStopReason() != stopToolUse || t.tools {
+		want := canon.StopReason(md.GetStopReason(), t.tools)
+		if md == nil || want == md.GetStopReason() {
 			continue
 		}
 		if !fixed {
 			out, fixed = append([]*cpv1.StreamEvent(nil), evs...), true
 		}
 		c := proto.CloneOf(ev)
-		c.GetMessageDelta().StopReason = "end_turn"
+		c.GetMessageDelta().StopReason = want
 		out[i] = c
 	}
 	return out, fixed
@@ -49,15 +48,15 @@ func (t *toolStop) check(evs []*cpv1.StreamEvent) (out []*cpv1.StreamEvent, fixe
 // fixStop returns msg with a tool_use stop reason turned into end_turn when
 // it holds no tool call, or msg itself.
 func fixStop(msg *cpv1.Message) (*cpv1.Message, bool) {
-	if msg.GetStopReason() != stopToolUse {
+	hasTools := false
+	for _, b := range msg.GetContent() {
+		hasTools = hasTools || b.GetToolUse() != nil
+	}
+	want := canon.StopReason(msg.GetStopReason(), hasTools)
+	if want == msg.GetStopReason() {
 		return msg, false
 	}
-	for _, b := range msg.GetContent() {
-		if b.GetToolUse() != nil {
-			return msg, false
-		}
-	}
 	c := proto.CloneOf(msg)
-	c.StopReason = "end_turn"
+	c.StopReason = want
 	return c, true
 }
