@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"luthien.dev/controlplane/internal/calltest"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -50,7 +51,8 @@ func startWithToken(t *testing.T, token string) *grpc.ClientConn {
 }
 
 // linkCalls are one call of each kind, returning the call's error: unary
-// admin, record and policy calls, a server stream, server reflection (a
+// admin and policy calls, a call of the gateway (a bidirectional stream
+// carrying its record), a server stream, server reflection (another
 // bidirectional stream) and health.
 var linkCalls = []struct {
 	name string
@@ -60,8 +62,12 @@ var linkCalls = []struct {
 		_, err := cpv1.NewPolicyAdminServiceClient(conn).SetPolicy(ctx, &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "all_caps"}})
 		return err
 	}},
-	{"RecordCalls", func(ctx context.Context, conn *grpc.ClientConn) error {
-		_, err := cpv1.NewRecordServiceClient(conn).RecordCalls(ctx, &cpv1.RecordCallsRequest{})
+	{"Call", func(ctx context.Context, conn *grpc.ClientConn) error {
+		// A whole call, its record in end: refused at start, or done.
+		_, err := calltest.Run(ctx, conn, calltest.Call{
+			Start:  &cpv1.CallStart{CallId: "c1", Format: anthropic, Body: []byte(`{"model":"m","messages":[]}`)},
+			Record: &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 200}},
+		})
 		return err
 	}},
 	{"ApplyRequestPolicies", func(ctx context.Context, conn *grpc.ClientConn) error {

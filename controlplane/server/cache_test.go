@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"luthien.dev/controlplane/internal/wire"
+	"luthien.dev/canon"
+	"luthien.dev/controlplane/internal/calltest"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -33,69 +35,28 @@ func startCacheCP(t *testing.T, policyPath, redisURL string) *cacheCP {
 	return &cacheCP{cp: startCP(t, Config{PolicyConfigPath: policyPath, RedisURL: redisURL, RedisPrefix: redisPrefix(t), CacheTTL: time.Hour}), t: t}
 }
 
-// apply runs the request phase of call id for body with a credential
-// hash and request headers.
-func (c *cacheCP) apply(id, body, cred string, headers map[string]string) *cpv1.ApplyRequestPoliciesResponse {
+// call runs call id on CallService.Call for body (streamed when the body
+// asks for it) with a credential hash and request headers; upstream
+// answers with answer (nil: it fails), the gateway records nothing.
+func (c *cacheCP) call(id, body, cred string, headers map[string]string, answer *cpv1.Message) *calltest.Result {
 	c.t.Helper()
-	resp, err := c.policy.ApplyRequestPolicies(testContext(c.t), &cpv1.ApplyRequestPoliciesRequest{CallId: id, Format: anthropic,
-		Body: []byte(body), Metadata: &cpv1.RequestMetadata{SessionId: "s", Headers: headers, CredentialSha256: cred}})
-	if err != nil {
-		c.t.Fatalf("ApplyRequestPolicies: %v", err)
-	}
-	return resp
+	return mustRun(c.t, c.conn, calltest.Call{Start: cacheStart(id, body, cred, headers), Upstream: answer})
 }
 
-// record sends records and fails the test on an error. A record without
-// a policy revision gets the active one, as a gateway's (or a forger's
-// who asked GetPolicy) has.
-func (c *cacheCP) record(recs ...*cpv1.CallRecord) {
-	c.t.Helper()
-	active, err := c.admin.GetPolicy(testContext(c.t), &cpv1.GetPolicyRequest{})
-	if err != nil {
-		c.t.Fatalf("GetPolicy: %v", err)
-	}
-	for _, rec := range recs {
-		if rec.Summary.PolicyRevision == "" {
-			rec.Summary.PolicyRevision = active.GetActive().GetRevision()
-		}
-	}
-	if _, err := c.cp.record.RecordCalls(testContext(c.t), &cpv1.RecordCallsRequest{Calls: recs}); err != nil {
-		c.t.Fatalf("RecordCalls: %v", err)
-	}
+// cacheStart is the start of call id for body with a credential hash and
+// request headers.
+func cacheStart(id, body, cred string, headers map[string]string) *cpv1.CallStart {
+	return &cpv1.CallStart{CallId: id, Format: anthropic, Body: []byte(body), Stream: strings.Contains(body, `"stream":true`),
+		Metadata: &cpv1.RequestMetadata{SessionId: "s", Headers: headers, CredentialSha256: cred}}
 }
 
-// gatewayRecord is a successful call's record as the gateway sends it:
-// bodies as JSON in the client's format, the final event left out when
-// the response was not changed, and the call's cache-fill token.
-func gatewayRecord(t *testing.T, id, body string, original, final *cpv1.Message, token string) *cpv1.CallRecord {
-	t.Helper()
-	now := time.Now()
-	render := func(m *cpv1.Message) []byte {
-		b, err := wire.RenderMessage(anthropic, nil, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+// answered returns the text of a cached answer; "" when the call was not
+// answered from the cache.
+func answered(res *calltest.Result) string {
+	if !res.Decision.GetCached() {
+		return ""
 	}
-	ev := func(typ string, payload []byte) *cpv1.CallEvent {
-		return &cpv1.CallEvent{CallId: id, EventType: typ, Time: timestamppb.New(now), PayloadJson: payload}
-	}
-	rec := &cpv1.CallRecord{
-		Summary: &cpv1.CallSummary{CallId: id, SessionId: "s", Model: "claude", Format: anthropic, Upstream: "http://upstream.test",
-			Status: 200, StartedAt: timestamppb.New(now.Add(-time.Second)), FinishedAt: timestamppb.New(now)},
-		Events:           []*cpv1.CallEvent{ev("request.received", []byte(body)), ev("response.original", render(original))},
-		FinalResponse:    final,
-		FinalRequest:     []byte(body),
-		RequestUnchanged: true,
-		CacheFillToken:   token,
-	}
-	if proto.Equal(original, final) {
-		rec.ResponseUnchanged = true
-	} else {
-		rec.Events = append(rec.Events, ev("response.final", render(final)))
-		rec.Summary.Intervened = true
-	}
-	return rec
+	return res.Decision.GetRespond().GetMessage().GetContent()[0].GetText().GetText()
 }
 
 func textMessage(text string) *cpv1.Message {
@@ -105,8 +66,9 @@ func textMessage(text string) *cpv1.Message {
 
 // TestResponseCache checks that the second identical request is answered
 // from the cache, through the in-process LRU and through Redis; that the
-// cache holds upstream's answer, which goes through the response policy
-// active when it is served; and who gets cached answers.
+// cache holds upstream's answer as the call's session received it, which
+// goes through the response policy active when it is served; and who gets
+// cached answers.
 func TestResponseCache(t *testing.T) {
 	for _, redisURL := range []string{"", testRedisURL} {
 		name := "lru"
@@ -116,35 +78,41 @@ func TestResponseCache(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := startCacheCP(t, allCapsConfig, redisURL)
 			ctx := testContext(t)
-			first := c.apply("c1", cachedBody, credA, nil)
-			if first.GetContinue() == nil || first.GetCacheFillToken() == "" {
-				t.Fatalf("first request: %v, want continue with a cache-fill token", first)
+			first := c.call("c1", cachedBody, credA, nil, textMessage("hi"))
+			if first.Decision.GetContinue() == nil || first.Decision.GetCached() || first.Decision.GetInspect() != cpv1.Inspect_INSPECT_RESPONSE ||
+				!proto.Equal(first.Response.GetResponse(), textMessage("HI")) {
+				t.Fatalf("first call: %v, %v; want continue, upstream's answer uppercased", first.Decision, first.Response)
 			}
-			c.record(gatewayRecord(t, "c1", cachedBody, textMessage("hi"), textMessage("HI"), first.GetCacheFillToken()))
 
 			// The same request (keys reordered, streamed) is answered from
 			// the cache, through all_caps.
 			same := `{"messages":[{"role":"user","content":"say hi"}],"stream":true,"model":"claude","max_tokens":50,"temperature":0}`
-			second := c.apply("c2", same, credA, nil)
-			if !proto.Equal(second.GetRespond().GetMessage(), textMessage("HI")) || second.GetInspectResponse() || second.GetCacheFillToken() != "" {
-				t.Fatalf("second request: %v, want respond with the cached response uppercased", second)
+			second := c.call("c2", same, credA, nil, nil)
+			if !second.Decision.GetCached() || !proto.Equal(second.Decision.GetRespond().GetMessage(), textMessage("HI")) ||
+				second.Decision.GetInspect() != cpv1.Inspect_INSPECT_UNSPECIFIED {
+				t.Fatalf("second call: %v, want respond with the cached response uppercased", second.Decision)
 			}
 			// no-cache goes upstream and refreshes the entry; no-store
-			// does not store.
-			if got := c.apply("c3", cachedBody, credA, map[string]string{"cache-control": "no-cache"}); got.GetContinue() == nil || got.GetCacheFillToken() == "" {
-				t.Errorf("Cache-Control: no-cache: %v, want continue with a fill token", got)
+			// does not store; a request with temperature 0.5 is not
+			// cacheable.
+			if got := c.call("c3", cachedBody, credA, map[string]string{"cache-control": "no-cache"}, textMessage("hey")); got.Decision.GetContinue() == nil {
+				t.Errorf("Cache-Control: no-cache: %v, want continue", got.Decision)
 			}
-			if got := c.apply("c3b", cachedBody, credA, map[string]string{"cache-control": "no-store"}); got.GetContinue() == nil || got.GetCacheFillToken() != "" {
-				t.Errorf("Cache-Control: no-store: %v, want continue without a fill token", got)
+			if got := c.call("c3b", cachedBody, credA, map[string]string{"cache-control": "no-store"}, textMessage("nope")); got.Decision.GetContinue() == nil {
+				t.Errorf("Cache-Control: no-store: %v, want continue", got.Decision)
 			}
-			if got := c.apply("c4", strings.Replace(cachedBody, `"temperature":0`, `"temperature":0.5`, 1), credA, nil); got.GetContinue() == nil || got.GetCacheFillToken() != "" {
-				t.Errorf("a request with temperature 0.5: %v, want continue without a fill token", got)
+			warm := strings.Replace(cachedBody, `"temperature":0`, `"temperature":0.5`, 1)
+			if got := c.call("c4", warm, credA, nil, textMessage("warm")); got.Decision.GetContinue() == nil {
+				t.Errorf("a request with temperature 0.5: %v, want continue", got.Decision)
+			}
+			if got := c.call("c4b", warm, credA, nil, textMessage("warm")); got.Decision.GetContinue() == nil {
+				t.Errorf("a request with temperature 0.5 again: %v, want continue", got.Decision)
 			}
 			stats, err := c.history.GetStats(ctx, &cpv1.GetStatsRequest{})
 			if err != nil || stats.GetCacheHits() != 1 || stats.GetCacheMisses() != 1 {
 				t.Errorf("GetStats = %v, %v; want 1 hit and 1 miss", stats, err)
 			}
-			eventually(t, "cache.hit and all_caps's event recorded for the second call", func() bool {
+			eventually(t, "cache.hit recorded for the second call", func() bool {
 				got, err := c.history.GetCall(ctx, &cpv1.GetCallRequest{CallId: "c2"})
 				return err == nil && slices.Contains(eventTypes(got.GetEvents()), "cache.hit")
 			})
@@ -153,23 +121,47 @@ func TestResponseCache(t *testing.T) {
 				return err == nil && slices.Contains(eventTypes(got.GetEvents()), "cache.miss")
 			})
 
-			// Another credential, or none, never gets the answer.
-			if got := c.apply("c5", cachedBody, credB, nil); got.GetContinue() == nil || got.GetCacheFillToken() == "" {
-				t.Errorf("another credential: %v, want a miss", got)
+			// Another credential, or none, never gets the answer; a call
+			// without a credential fills nothing.
+			if got := c.call("c5", cachedBody, credB, nil, textMessage("for b")); got.Decision.GetContinue() == nil {
+				t.Errorf("another credential: %v, want continue", got.Decision)
 			}
-			if got := c.apply("c6", cachedBody, "", nil); got.GetContinue() == nil || got.GetCacheFillToken() != "" {
-				t.Errorf("no credential: %v, want continue without a fill token", got)
+			for _, id := range []string{"c6", "c6b"} {
+				if got := c.call(id, cachedBody, "", nil, textMessage("for nobody")); got.Decision.GetContinue() == nil {
+					t.Errorf("no credential (%s): %v, want continue", id, got.Decision)
+				}
 			}
 
 			// The cache holds upstream's answer, not all_caps's: under noop
-			// it is served as upstream gave it.
+			// it is served as upstream gave it, the one no-cache refreshed.
 			if _, err := c.admin.SetPolicy(ctx, &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "noop"}}); err != nil {
 				t.Fatalf("SetPolicy: %v", err)
 			}
-			if got := c.apply("c7", cachedBody, credA, nil); !proto.Equal(got.GetRespond().GetMessage(), textMessage("hi")) {
-				t.Errorf("under noop: %v, want upstream's cached answer", got)
+			if got := c.call("c7", cachedBody, credA, nil, nil); !proto.Equal(got.Decision.GetRespond().GetMessage(), textMessage("hey")) {
+				t.Errorf("under noop: %v, want upstream's answer to the no-cache call, from the cache", got.Decision)
+			}
+			if got := c.call("c8", cachedBody, credB, nil, nil); answered(got) != "for b" {
+				t.Errorf("under noop, the other credential: %v, want its own answer", got.Decision)
 			}
 		})
+	}
+}
+
+// TestStreamedCallFillsTheCache: a streamed call fills the cache with
+// upstream's stream as the session received it, not the outputs the
+// policy sent the client.
+func TestStreamedCallFillsTheCache(t *testing.T) {
+	c := startCacheCP(t, allCapsConfig, "")
+	streamed := strings.Replace(cachedBody, `"temperature":0`, `"temperature":0,"stream":true`, 1)
+	first := c.call("s1", streamed, credA, nil, textMessage("hi there"))
+	if first.Decision.GetInspect() != cpv1.Inspect_INSPECT_STREAM || len(first.Outputs) == 0 {
+		t.Fatalf("first call: %v with %d outputs, want the stream inspected", first.Decision, len(first.Outputs))
+	}
+	if _, err := c.admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "noop"}}); err != nil {
+		t.Fatalf("SetPolicy: %v", err)
+	}
+	if got := c.call("s2", cachedBody, credA, nil, nil); !proto.Equal(got.Decision.GetRespond().GetMessage(), textMessage("hi there")) {
+		t.Fatalf("second call: %v, want upstream's streamed answer from the cache", got.Decision)
 	}
 }
 
@@ -178,96 +170,119 @@ func TestResponseCache(t *testing.T) {
 // cache and uppercased.
 func TestCachedAnswerPassesTheActivePolicy(t *testing.T) {
 	c := startCacheCP(t, noopConfig, "")
-	first := c.apply("c1", cachedBody, credA, nil)
-	c.record(gatewayRecord(t, "c1", cachedBody, textMessage("hello there"), textMessage("hello there"), first.GetCacheFillToken()))
-	if got := c.apply("c2", cachedBody, credA, nil); !proto.Equal(got.GetRespond().GetMessage(), textMessage("hello there")) {
-		t.Fatalf("under noop: %v, want the cached answer", got)
+	first := c.call("c1", cachedBody, credA, nil, textMessage("hello there"))
+	if first.Decision.GetInspect() != cpv1.Inspect_INSPECT_NONE || !first.Decision.GetWantsResponse() {
+		t.Fatalf("under noop: %v, want continue asking for upstream's response in end", first.Decision)
+	}
+	if got := c.call("c2", cachedBody, credA, nil, nil); !proto.Equal(got.Decision.GetRespond().GetMessage(), textMessage("hello there")) {
+		t.Fatalf("under noop: %v, want the cached answer", got.Decision)
 	}
 	if _, err := c.admin.SetPolicy(testContext(t), &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "all_caps"}}); err != nil {
 		t.Fatalf("SetPolicy: %v", err)
 	}
-	got := c.apply("c3", cachedBody, credA, nil)
-	if !proto.Equal(got.GetRespond().GetMessage(), textMessage("HELLO THERE")) || got.GetInspectResponse() {
-		t.Fatalf("under all_caps: %v, want the cached answer uppercased", got)
+	got := c.call("c3", cachedBody, credA, nil, nil)
+	if !proto.Equal(got.Decision.GetRespond().GetMessage(), textMessage("HELLO THERE")) || !got.Decision.GetCached() ||
+		got.Decision.GetInspect() != cpv1.Inspect_INSPECT_UNSPECIFIED {
+		t.Fatalf("under all_caps: %v, want the cached answer uppercased", got.Decision)
 	}
 	if stats, err := c.history.GetStats(testContext(t), &cpv1.GetStatsRequest{}); err != nil || stats.GetCacheHits() != 2 {
 		t.Errorf("GetStats = %v, %v; want 2 hits", stats, err)
 	}
 }
 
-// TestForgedRecordsDoNotFillTheCache checks that only a record bringing
-// back the fill token issued for its own call and request fills the
-// cache: a record without one, with another call's, with one already
-// used, or for another request, does not.
-func TestForgedRecordsDoNotFillTheCache(t *testing.T) {
+// TestOnlyTheSessionFillsTheCache checks that the cache holds only a
+// complete, successful response the call's session itself received for
+// the request it decided: not the response a record carries, not an
+// answer to another request, not a failed call's, a stream broken off, an
+// answer without content, nor a response the session did not ask for.
+func TestOnlyTheSessionFillsTheCache(t *testing.T) {
 	forged := textMessage("forged answer")
+	forgedRecord := func(t *testing.T, body string) *cpv1.CallRecord {
+		rec := endRecord(t, forged)
+		rec.Events = append(rec.Events, &cpv1.CallEvent{EventType: "request.received", PayloadJson: []byte(body)})
+		return rec
+	}
 	for _, tt := range []struct {
-		name string
-		// forge records calls; it may run the request phase of other
-		// calls through c, for tokens.
-		forge func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord
+		name   string
+		config string
+		// run runs the calls that must not fill the cache for cachedBody.
+		run func(t *testing.T, c *cacheCP)
 	}{
-		{"no token", func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord {
-			return []*cpv1.CallRecord{gatewayRecord(t, "f1", body, forged, forged, "")}
+		{"a record's response", noopConfig, func(t *testing.T, c *cacheCP) {
+			res := mustRun(t, c.conn, calltest.Call{Start: cacheStart("f1", cachedBody, credA, nil),
+				End: &cpv1.CallEnd{HttpStatus: 200, Record: forgedRecord(t, cachedBody)}})
+			if !res.Decision.GetWantsResponse() {
+				t.Fatalf("decision %v, want the response asked for", res.Decision)
+			}
 		}},
-		{"made-up token", func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord {
-			return []*cpv1.CallRecord{gatewayRecord(t, "f1", body, forged, forged, "00112233445566778899aabbccddeeff")}
+		{"a record claiming another request", noopConfig, func(t *testing.T, c *cacheCP) {
+			other := strings.Replace(cachedBody, "say hi", "say bye", 1)
+			mustRun(t, c.conn, calltest.Call{Start: cacheStart("f1", other, credA, nil), Upstream: forged, Record: forgedRecord(t, cachedBody)})
+			if got := c.call("f2", other, credA, nil, nil); answered(got) != "forged answer" {
+				t.Fatalf("the other request: %v, want its own answer cached", got.Decision)
+			}
 		}},
-		{"another call's token", func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord {
-			tok := c.apply("real", body, credA, nil).GetCacheFillToken()
-			return []*cpv1.CallRecord{gatewayRecord(t, "f1", body, forged, forged, tok)}
+		{"a failed call", noopConfig, func(t *testing.T, c *cacheCP) {
+			mustRun(t, c.conn, calltest.Call{Start: cacheStart("f1", cachedBody, credA, nil),
+				End: &cpv1.CallEnd{HttpStatus: 500, Response: forged, Record: forgedRecord(t, cachedBody)}})
 		}},
-		{"token of another request", func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord {
-			other := strings.Replace(body, "say hi", "say bye", 1)
-			tok := c.apply("f1", other, credA, nil).GetCacheFillToken()
-			return []*cpv1.CallRecord{gatewayRecord(t, "f1", body, forged, forged, tok)}
+		{"a response broken off", noopConfig, func(t *testing.T, c *cacheCP) {
+			mustRun(t, c.conn, calltest.Call{Start: cacheStart("f1", cachedBody, credA, nil),
+				End: &cpv1.CallEnd{HttpStatus: 200, UpstreamError: "connection reset", Response: forged}})
 		}},
-		{"token used twice", func(t *testing.T, c *cacheCP, body string) []*cpv1.CallRecord {
-			tok := c.apply("f1", body, credA, nil).GetCacheFillToken()
-			// The first use fills the cache with a failed call: nothing.
-			failed := gatewayRecord(t, "f1", body, forged, forged, tok)
-			failed.Summary.Status, failed.Summary.Error = 500, "upstream answered 500"
-			return []*cpv1.CallRecord{failed, gatewayRecord(t, "f2", body, forged, forged, tok)}
+		{"an inspected stream broken off", allCapsConfig, func(t *testing.T, c *cacheCP) {
+			streamed := strings.Replace(cachedBody, `"temperature":0`, `"temperature":0,"stream":true`, 1)
+			res := mustRun(t, c.conn, calltest.Call{Start: cacheStart("f1", streamed, credA, nil),
+				Events: canon.Events(forged)[:3], UpstreamError: "connection reset"})
+			if res.Decision.GetInspect() != cpv1.Inspect_INSPECT_STREAM || len(res.Outputs) == 0 {
+				t.Fatalf("decision %v with %d outputs, want the stream inspected", res.Decision, len(res.Outputs))
+			}
+		}},
+		{"an answer without content", noopConfig, func(t *testing.T, c *cacheCP) {
+			c.call("f1", cachedBody, credA, nil, &cpv1.Message{Id: "msg_1", Model: "claude", StopReason: "end_turn"})
+		}},
+		{"a response not asked for", noopConfig, func(t *testing.T, c *cacheCP) {
+			_, err := calltest.Run(testContext(t), c.conn, calltest.Call{Start: cacheStart("f1", cachedBody, credA, map[string]string{"cache-control": "no-store"}),
+				End: &cpv1.CallEnd{HttpStatus: 200, Response: forged}})
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("end with a response not asked for: %v, want INVALID_ARGUMENT", err)
+			}
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := startCacheCP(t, noopConfig, "")
-			body := cachedBody
-			for _, rec := range tt.forge(t, c, body) {
-				c.record(rec)
-			}
-			if got := c.apply("check", body, credA, nil); got.GetContinue() == nil {
-				t.Fatalf("a forged record filled the cache: %v", got)
+			c := startCacheCP(t, tt.config, "")
+			tt.run(t, c)
+			if got := c.call("check", cachedBody, credA, nil, nil); got.Decision.GetContinue() == nil {
+				t.Fatalf("the cache was filled: %v", got.Decision)
 			}
 		})
 	}
-	t.Run("the real record fills it", func(t *testing.T) {
+	t.Run("the session's response fills it", func(t *testing.T) {
 		c := startCacheCP(t, noopConfig, "")
-		tok := c.apply("c1", cachedBody, credA, nil).GetCacheFillToken()
-		c.record(gatewayRecord(t, "c1", cachedBody, textMessage("real answer"), textMessage("real answer"), tok))
-		// Its token used, a resent record with another answer changes
-		// nothing.
-		c.record(gatewayRecord(t, "c1", cachedBody, forged, forged, tok))
-		if got := c.apply("c2", cachedBody, credA, nil); !proto.Equal(got.GetRespond().GetMessage(), textMessage("real answer")) {
-			t.Fatalf("%v, want the real answer from the cache", got)
+		// With a record that says otherwise: the session's response wins.
+		mustRun(t, c.conn, calltest.Call{Start: cacheStart("c1", cachedBody, credA, nil), Upstream: textMessage("real answer"),
+			Record: forgedRecord(t, cachedBody)})
+		if got := c.call("c2", cachedBody, credA, nil, nil); answered(got) != "real answer" {
+			t.Fatalf("%v, want the real answer from the cache", got.Decision)
 		}
 	})
 }
 
-// TestTruncatedResponseNotCached checks that a record whose
-// response.original the gateway kept only in part (the truncation
-// marker) does not fill the cache, even with its token.
-func TestTruncatedResponseNotCached(t *testing.T) {
-	c := startCacheCP(t, allCapsConfig, "")
-	tok := c.apply("c1", cachedBody, credA, nil).GetCacheFillToken()
-	rec := gatewayRecord(t, "c1", cachedBody, textMessage("hi"), textMessage("HI"), tok)
-	for _, ev := range rec.Events {
-		if ev.EventType == "response.original" {
-			ev.PayloadJson = []byte(`{"_luthien_truncated":{"original_bytes":5000000,"kept_bytes":12},"head":"{\"id\":\"msg_1\""}`)
-		}
+// TestPolicyServiceIgnoresTheCache: PolicyService is pure policy
+// evaluation: a request whose answer is cached is still decided by the
+// policy alone, and looks nothing up (no hit, no miss).
+func TestPolicyServiceIgnoresTheCache(t *testing.T) {
+	c := startCacheCP(t, noopConfig, "")
+	c.call("c1", cachedBody, credA, nil, textMessage("hello there"))
+	if got := c.call("c2", cachedBody, credA, nil, nil); answered(got) != "hello there" {
+		t.Fatalf("on CallService: %v, want the cached answer", got.Decision)
 	}
-	c.record(rec)
-	if got := c.apply("c2", cachedBody, credA, nil); got.GetContinue() == nil {
-		t.Fatalf("a truncated response filled the cache: %v", got)
+	resp, err := c.policy.ApplyRequestPolicies(testContext(t), &cpv1.ApplyRequestPoliciesRequest{CallId: "p1", Format: anthropic,
+		Body: []byte(cachedBody), Metadata: &cpv1.RequestMetadata{SessionId: "s", CredentialSha256: credA}})
+	if err != nil || resp.GetContinue() == nil {
+		t.Fatalf("ApplyRequestPolicies = %v, %v; want continue, the policy's decision", resp, err)
+	}
+	if stats, err := c.history.GetStats(testContext(t), &cpv1.GetStatsRequest{}); err != nil || stats.GetCacheHits() != 1 || stats.GetCacheMisses() != 1 {
+		t.Errorf("GetStats = %v, %v; want the calls' 1 hit and 1 miss only", stats, err)
 	}
 }

@@ -3,8 +3,11 @@ package server
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,13 +30,18 @@ func callEnd() *cpv1.CallRequest {
 	return &cpv1.CallRequest{Msg: &cpv1.CallRequest_End{End: &cpv1.CallEnd{HttpStatus: 200}}}
 }
 
+func callStreamEnd() *cpv1.CallRequest {
+	return &cpv1.CallRequest{Msg: &cpv1.CallRequest_StreamEnd{StreamEnd: &cpv1.StreamEnd{}}}
+}
+
 func callResponse(msg *cpv1.Message) *cpv1.CallRequest {
 	return &cpv1.CallRequest{Msg: &cpv1.CallRequest_Response{Response: msg}}
 }
 
 // A streamed call on one stream: start, decision, events in batches of
 // several, outputs (all_caps changes the text, everything else passes
-// through by seq), end, done.
+// through by seq), stream_end, the last batch ending the stream, end,
+// done.
 func TestCallStream(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
@@ -62,12 +70,26 @@ func TestCallStream(t *testing.T) {
 				t.Fatalf("decision %v, want continue unchanged with %v", dec, tt.wantInspect)
 			}
 			events := streamEvents()
+			var outputs []*cpv1.StreamOutput
 			if tt.caps {
 				// Several events per message, as the gateway sends what it
 				// has already read.
 				for i := 0; i < len(events); i += 4 {
 					if err := stream.Send(callEvents(events[i:min(i+4, len(events))]...)); err != nil {
 						t.Fatal(err)
+					}
+				}
+				if err := stream.Send(callStreamEnd()); err != nil {
+					t.Fatal(err)
+				}
+				for {
+					resp, err := stream.Recv()
+					if err != nil || resp.GetOutputs() == nil {
+						t.Fatalf("got %v, %v; want outputs until one ends the stream", resp, err)
+					}
+					outputs = append(outputs, resp.GetOutputs().GetOutputs()...)
+					if resp.GetOutputs().GetEndStream() {
+						break
 					}
 				}
 			}
@@ -77,16 +99,8 @@ func TestCallStream(t *testing.T) {
 			if err := stream.CloseSend(); err != nil {
 				t.Fatal(err)
 			}
-			var outputs []*cpv1.StreamOutput
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					t.Fatalf("recv: %v (no done)", err)
-				}
-				if resp.GetDone() != nil {
-					break
-				}
-				outputs = append(outputs, resp.GetOutputs().GetOutputs()...)
+			if resp, err := stream.Recv(); err != nil || resp.GetDone() == nil {
+				t.Fatalf("got %v, %v; want done", resp, err)
 			}
 			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 				t.Errorf("after done: %v, want io.EOF", err)
@@ -171,6 +185,9 @@ func TestCallInvalidSequences(t *testing.T) {
 		{"an empty message after start", allCapsConfig, []*cpv1.CallRequest{callStart(false), {}}, false, "empty call message"},
 		{"end twice", allCapsConfig, []*cpv1.CallRequest{callStart(false), callEnd(), callEnd()}, false, "end sent after end"},
 		{"closed before end", allCapsConfig, []*cpv1.CallRequest{callStart(false)}, true, "closed before end"},
+		{"stream_end the decision did not ask for", noopConfig, []*cpv1.CallRequest{callStart(true), callStreamEnd()}, false, "inspects nothing"},
+		{"stream_end for a whole response", allCapsConfig, []*cpv1.CallRequest{callStart(false), callStreamEnd()}, false, "inspects a complete response"},
+		{"stream_end twice", allCapsConfig, []*cpv1.CallRequest{callStart(true), callEvents(ev(1)), callStreamEnd(), callStreamEnd()}, false, "stream_end sent twice"},
 	}
 	ts := start(t, allCapsConfig)
 	tsNoop := start(t, noopConfig)
@@ -273,5 +290,58 @@ func TestWatchProcessingEndsAtShutdown(t *testing.T) {
 	ts.srv.Shutdown()
 	if _, err := watch.Recv(); status.Code(err) != codes.Unavailable {
 		t.Errorf("after shutdown: %v, want UNAVAILABLE", err)
+	}
+}
+
+// A policy that fails answers a failure instead of its decision, and the
+// call goes on to its end: what was under way is ignored, the call's
+// record is stored and done comes as for any call.
+func TestCallPolicyFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "failing.yaml")
+	// Nothing listens on port 1: the external policy fails, and blocks.
+	config := "policy:\n  class: external\n  config:\n    address: 127.0.0.1:1\n    timeout: 2s\n"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, path)
+	stream, err := cpv1.NewCallServiceClient(ts.conn).Call(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(callStart(true)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.GetFailure() == nil || !strings.Contains(resp.GetFailure().GetMessage(), "external") {
+		t.Fatalf("got %v, %v; want a failure naming the policy", resp, err)
+	}
+	// Under way when the failure came: ignored.
+	for _, m := range []*cpv1.CallRequest{callEvents(streamEvents()[0]), callStreamEnd()} {
+		if err := stream.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := &cpv1.CallEnd{Record: &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 502, Error: "policy evaluation failed"}}}
+	if err := stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_End{End: end}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.CloseSend()
+	if resp, err := stream.Recv(); err != nil || resp.GetDone() == nil {
+		t.Fatalf("got %v, %v; want done", resp, err)
+	}
+	history := cpv1.NewHistoryServiceClient(ts.conn)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := history.GetCall(testContext(t), &cpv1.GetCallRequest{CallId: "call-1"})
+		if err == nil {
+			if got.GetCall().GetStatus() != 502 || !strings.Contains(got.GetCall().GetError(), "policy evaluation failed") {
+				t.Errorf("recorded %v, want the failed call", got.GetCall())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed call was not recorded: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

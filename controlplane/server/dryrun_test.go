@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"luthien.dev/controlplane/internal/calltest"
 	"luthien.dev/controlplane/internal/dbtest"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
@@ -217,13 +218,13 @@ func TestDryRunRecordsNothing(t *testing.T) {
 	}
 
 	const live = "live-1"
-	if _, err := c.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: live, Format: anthropic,
-		Body: []byte(dryRequest), Metadata: &cpv1.RequestMetadata{SessionId: "s", CredentialSha256: credA}}); err != nil {
-		t.Fatalf("ApplyRequestPolicies: %v", err)
-	}
+	upstream := textMessage("hi")
+	mustRun(t, c.conn, calltest.Call{Start: &cpv1.CallStart{CallId: live, Format: anthropic, Body: []byte(dryRequest),
+		Metadata: &cpv1.RequestMetadata{SessionId: "s", CredentialSha256: credA}}, Upstream: upstream, Record: endRecord(t, upstream)})
 	// Events are published in order: once the live call's arrive, the
-	// dry run's would have.
-	eventually(t, "the live call's events on the feed", func() bool { return len(feed()) >= 2 })
+	// dry run's would have. debug_logging's request and response, the
+	// cache miss, the record's request and response.
+	eventually(t, "the live call's events on the feed", func() bool { return len(feed()) >= 7 })
 	for _, r := range feed() {
 		if r.GetEvent().GetCallId() != live {
 			t.Errorf("the feed carried %s of call %q", r.GetEvent().GetEventType(), r.GetEvent().GetCallId())
@@ -249,7 +250,9 @@ func TestDryRunRecordsNothing(t *testing.T) {
 		(SELECT count(*) FROM calls) FROM call_events`, live).Scan(&liveEvents, &otherEvents, &calls); err != nil {
 		t.Fatal(err)
 	}
-	if liveEvents == 0 || otherEvents != 0 || calls != 0 {
-		t.Errorf("stored %d events of the live call, %d of others, %d calls; want the live call's only", liveEvents, otherEvents, calls)
+	// The live call's unchanged request.final and response.final are
+	// stored once, as their originals.
+	if liveEvents != 5 || otherEvents != 0 || calls != 1 {
+		t.Errorf("stored %d events of the live call, %d of others, %d calls; want the live call's 5 and its call only", liveEvents, otherEvents, calls)
 	}
 }

@@ -23,11 +23,14 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"luthien.dev/controlplane/internal/calltest"
 	"luthien.dev/controlplane/internal/dbtest"
 	"luthien.dev/controlplane/internal/store"
+	"luthien.dev/controlplane/internal/wire"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -42,7 +45,6 @@ type cp struct {
 	srv      *Server
 	policy   cpv1.PolicyServiceClient
 	admin    cpv1.PolicyAdminServiceClient
-	record   cpv1.RecordServiceClient
 	activity cpv1.ActivityServiceClient
 	history  cpv1.HistoryServiceClient
 	conn     *grpc.ClientConn
@@ -79,8 +81,8 @@ func startCP(t *testing.T, cfg Config) *cp {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &cp{srv: srv, policy: cpv1.NewPolicyServiceClient(conn), admin: cpv1.NewPolicyAdminServiceClient(conn),
-		record: cpv1.NewRecordServiceClient(conn), activity: cpv1.NewActivityServiceClient(conn),
-		history: cpv1.NewHistoryServiceClient(conn), conn: conn}
+		activity: cpv1.NewActivityServiceClient(conn),
+		history:  cpv1.NewHistoryServiceClient(conn), conn: conn}
 }
 
 // redisPrefix is a Redis key and channel prefix of this test only.
@@ -115,33 +117,22 @@ func toolUse(name, input string) *cpv1.Message {
 	return &cpv1.Message{Id: "msg_1", Model: "claude", StopReason: "tool_use", Content: []*cpv1.ContentBlock{toolUseBlock("toolu_1", name, input)}}
 }
 
-// callRecord is what the gateway records for a call: the request as
-// received and sent, the response as received and as sent.
-func callRecord(t *testing.T, id, session, revision string, body string, original, final *cpv1.Message, intervened bool) *cpv1.CallRecord {
+// changedRecord is the record a gateway sends in end for a response a
+// policy may have changed: endRecord's, with response.final and an
+// intervention when final is not upstream's.
+func changedRecord(t *testing.T, upstream, final *cpv1.Message) *cpv1.CallRecord {
 	t.Helper()
-	now := time.Now()
-	msgJSON := func(m *cpv1.Message) *structpb.Struct {
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return payload(t, string(b))
+	rec := endRecord(t, upstream)
+	if proto.Equal(upstream, final) {
+		return rec
 	}
-	ev := func(typ string, p *structpb.Struct) *cpv1.CallEvent {
-		return &cpv1.CallEvent{CallId: id, SessionId: session, EventType: typ, Time: timestamppb.New(now), Payload: p}
+	body, err := wire.RenderMessage(anthropic, nil, final)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &cpv1.CallRecord{
-		Summary: &cpv1.CallSummary{CallId: id, SessionId: session, Model: "claude", Format: anthropic,
-			Upstream: "http://upstream.test", Status: 200, StartedAt: timestamppb.New(now.Add(-time.Second)),
-			FinishedAt: timestamppb.New(now), DurationMs: 1000, Intervened: intervened, PolicyRevision: revision,
-			Usage: &cpv1.Usage{InputTokens: 3, OutputTokens: 5}},
-		Events: []*cpv1.CallEvent{
-			ev("request.received", payload(t, body)), ev("request.final", payload(t, body)),
-			ev("response.original", msgJSON(original)), ev("response.final", msgJSON(final)),
-		},
-		FinalResponse: final,
-		FinalRequest:  []byte(body),
-	}
+	rec.Events = append(rec.Events, &cpv1.CallEvent{EventType: "response.final", Time: timestamppb.Now(), PayloadJson: body})
+	rec.FinalResponse, rec.ResponseUnchanged, rec.Summary.Intervened = final, false, true
+	return rec
 }
 
 // eventTypes lists the types of events.
@@ -153,9 +144,9 @@ func eventTypes(events []*cpv1.CallEvent) []string {
 	return out
 }
 
-// TestRecordPassedAndBlockedCalls runs a passed and a blocked call through
-// the policies, records them as the gateway does, and queries them back,
-// with the memory store and with PostgreSQL.
+// TestRecordPassedAndBlockedCalls runs a passed and a blocked call on
+// CallService.Call as the gateway does, their records in end, and queries
+// them back, with the memory store and with PostgreSQL.
 func TestRecordPassedAndBlockedCalls(t *testing.T) {
 	for _, tt := range []struct {
 		name, databaseURL func(t *testing.T) string
@@ -171,40 +162,34 @@ func TestRecordPassedAndBlockedCalls(t *testing.T) {
 			body := `{"model":"claude","max_tokens":100,"messages":[{"role":"user","content":"tidy up the build directory"}]}`
 			meta := &cpv1.RequestMetadata{SessionId: "sess-1", Model: "claude"}
 
-			var records []*cpv1.CallRecord
 			for _, call := range []struct {
 				id, command string
 				blocked     bool
 			}{{"call-pass", "ls build", false}, {"call-block", "rm -rf build /", true}} {
-				req, err := c.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: call.id, Format: anthropic, Body: []byte(body), Metadata: meta})
-				if err != nil {
-					t.Fatalf("ApplyRequestPolicies: %v", err)
-				}
 				original := toolUse("Bash", fmt.Sprintf(`{"command":%q}`, call.command))
-				resp, err := c.policy.ApplyResponsePolicy(ctx, &cpv1.ApplyResponsePolicyRequest{CallId: call.id, Format: anthropic,
-					Request: []byte(body), Metadata: meta, PolicyRevision: req.GetPolicyRevision(), Response: original})
-				if err != nil {
-					t.Fatalf("ApplyResponsePolicy: %v", err)
+				res := mustRun(t, c.conn, calltest.Call{
+					Start:    &cpv1.CallStart{CallId: call.id, Format: anthropic, Body: []byte(body), Metadata: meta},
+					Upstream: original,
+					RecordOf: func(res *calltest.Result) *cpv1.CallRecord {
+						final := original
+						if res.Response.GetResponse() != nil {
+							final = res.Response.GetResponse()
+						}
+						return changedRecord(t, original, final)
+					},
+				})
+				if res.Decision.GetInspect() != cpv1.Inspect_INSPECT_RESPONSE {
+					t.Fatalf("%s: decision %v, want the response inspected", call.id, res.Decision)
 				}
-				if (resp.Response != nil) != call.blocked {
-					t.Fatalf("%s: response changed = %v, want %v", call.id, resp.Response != nil, call.blocked)
+				if (res.Response.GetResponse() != nil) != call.blocked {
+					t.Fatalf("%s: response changed = %v, want %v", call.id, res.Response.GetResponse() != nil, call.blocked)
 				}
-				final := original
-				if resp.Response != nil {
-					final = resp.GetResponse()
-				}
-				records = append(records, callRecord(t, call.id, "sess-1", req.GetPolicyRevision(), body, original, final, call.blocked))
-			}
-			rr, err := c.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: records})
-			if err != nil || rr.GetAccepted() != 2 || rr.GetDropped() != 0 {
-				t.Fatalf("RecordCalls = %v, %v", rr, err)
-			}
-			// Resending the batch (as after a lost answer) duplicates nothing.
-			if _, err := c.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: records}); err != nil {
-				t.Fatalf("RecordCalls again: %v", err)
 			}
 
-			var blocked *cpv1.GetCallResponse
+			var (
+				blocked *cpv1.GetCallResponse
+				err     error
+			)
 			eventually(t, "the blocked call with its policy event", func() bool {
 				blocked, err = c.history.GetCall(ctx, &cpv1.GetCallRequest{CallId: "call-block"})
 				return err == nil && len(blocked.GetEvents()) == 5 && blocked.GetCall().GetStatus() == 200
@@ -331,20 +316,14 @@ func TestActivityAcrossControlPlanes(t *testing.T) {
 	onB := collect(subscribe(t, b, &cpv1.StreamActivityRequest{SessionId: "shared"}))
 	onBPolicy := collect(subscribe(t, b, &cpv1.StreamActivityRequest{EventTypePrefixes: []string{"policy."}}))
 	onOther := collect(subscribe(t, other, &cpv1.StreamActivityRequest{}))
-	ctx := testContext(t)
 
 	body := `{"model":"claude","messages":[{"role":"user","content":"hi"}]}`
-	req, err := a.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: "x1", Format: anthropic,
-		Body: []byte(body), Metadata: &cpv1.RequestMetadata{SessionId: "shared"}})
-	if err != nil {
-		t.Fatalf("ApplyRequestPolicies: %v", err)
-	}
-	msg := &cpv1.Message{Content: []*cpv1.ContentBlock{textBlock("hello")}}
-	rec := callRecord(t, "x1", "shared", req.GetPolicyRevision(), body, msg, msg, false)
-	if _, err := a.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{rec}}); err != nil {
-		t.Fatalf("RecordCalls: %v", err)
-	}
-	eventually(t, "the call's events on the other control plane", func() bool { return len(onB()) == 5 })
+	msg := textMessage("hello")
+	mustRun(t, a.conn, calltest.Call{
+		Start:    &cpv1.CallStart{CallId: "x1", Format: anthropic, Body: []byte(body), Metadata: &cpv1.RequestMetadata{SessionId: "shared"}},
+		Upstream: msg, Record: endRecord(t, msg),
+	})
+	eventually(t, "the call's events on the other control plane", func() bool { return len(onB()) == 6 })
 	var types []string
 	for _, r := range onB() {
 		if r.GetEvent().GetCallId() != "x1" || r.GetDropped() != 0 {
@@ -352,10 +331,15 @@ func TestActivityAcrossControlPlanes(t *testing.T) {
 		}
 		types = append(types, r.GetEvent().GetEventType())
 	}
-	if want := []string{"policy.debug_logging.request", "request.received", "request.final", "response.original", "response.final"}; !slices.Equal(types, want) {
-		t.Errorf("activity on b: %v, want %v", types, want)
+	// The policy's events as it runs, then the call's record at its end.
+	if want := []string{"policy.debug_logging.request", "policy.debug_logging.response"}; !slices.Equal(types[:2], want) {
+		t.Errorf("activity on b starts with %v, want the policy's events %v", types, want)
 	}
-	eventually(t, "the policy event through the type filter", func() bool { return len(onBPolicy()) == 1 })
+	recorded := slices.Sorted(slices.Values(types[2:]))
+	if want := []string{"request.final", "request.received", "response.final", "response.original"}; !slices.Equal(recorded, want) {
+		t.Errorf("activity on b: the record's events %v, want %v", recorded, want)
+	}
+	eventually(t, "the policy events through the type filter", func() bool { return len(onBPolicy()) == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if got := onOther(); len(got) != 0 {
 		t.Errorf("a control plane with another prefix received %d events", len(got))
@@ -373,20 +357,19 @@ func TestRedaction(t *testing.T) {
 	ctx := testContext(t)
 
 	body := `{"model":"claude","metadata":{"api_key":"plain-secret-value"},"messages":[{"role":"user","content":"my key is ` + secret + `"}]}`
-	req, err := c.policy.ApplyRequestPolicies(ctx, &cpv1.ApplyRequestPoliciesRequest{CallId: "r1", Format: anthropic, Body: []byte(body),
-		Metadata: &cpv1.RequestMetadata{SessionId: "s", Headers: map[string]string{"user-agent": "test"}}})
-	if err != nil {
-		t.Fatalf("ApplyRequestPolicies: %v", err)
-	}
-	msg := &cpv1.Message{Content: []*cpv1.ContentBlock{textBlock("noted: " + secret)}}
-	rec := callRecord(t, "r1", "s", req.GetPolicyRevision(), body, msg, msg, false)
+	msg := textMessage("noted: " + secret)
+	rec := endRecord(t, msg)
 	rec.Events = append(rec.Events, &cpv1.CallEvent{EventType: "error", Time: timestamppb.Now(),
 		Payload: payload(t, `{"headers":{"X-Api-Key":"header-secret-value","Authorization":"Bearer `+secret+`"}}`)})
 	rec.Summary.Error = "upstream said: invalid key " + secret
-	if _, err := c.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{rec}}); err != nil {
-		t.Fatalf("RecordCalls: %v", err)
-	}
-	eventually(t, "the call's events in the feed", func() bool { return len(feed()) == 6 })
+	mustRun(t, c.conn, calltest.Call{
+		Start: &cpv1.CallStart{CallId: "r1", Format: anthropic, Body: []byte(body),
+			Metadata: &cpv1.RequestMetadata{SessionId: "s", Headers: map[string]string{"user-agent": "test"}}},
+		Upstream: msg, Record: rec,
+	})
+	// debug_logging's request and response, and the record's request,
+	// response and error events.
+	eventually(t, "the call's events in the feed", func() bool { return len(feed()) == 7 })
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.srv.Close(closeCtx); err != nil { // flushes the queue
@@ -424,7 +407,8 @@ func TestRedaction(t *testing.T) {
 }
 
 // TestQueueFullDropsAreCounted blocks the database's event table so that
-// the write queue fills: drops are counted (RecordCalls, GetStats) and
+// the write queue fills with the calls' records: drops are counted
+// (GetStats) and
 // announced on the activity feed, and the queued events are written once
 // the table is free.
 func TestQueueFullDropsAreCounted(t *testing.T) {
@@ -448,20 +432,13 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 	if _, err := tx.Exec(ctx, "LOCK TABLE call_events IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
-	msg := &cpv1.Message{Content: []*cpv1.ContentBlock{textBlock("ok")}}
-	var accepted, dropped int32
+	msg := textMessage("ok")
 	for i := range 6 { // 4 events each: 2 fit in 10
-		rec := callRecord(t, fmt.Sprintf("q%d", i), "s", "", `{"model":"m"}`, msg, msg, false)
-		resp, err := c.record.RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{rec}})
-		if err != nil {
-			t.Fatalf("RecordCalls: %v", err)
-		}
-		accepted += resp.GetAccepted()
-		dropped += resp.GetDropped()
+		mustRun(t, c.conn, calltest.Call{Start: &cpv1.CallStart{CallId: fmt.Sprintf("q%d", i), Format: anthropic, Body: []byte(`{"model":"m"}`)},
+			Upstream: msg, Record: endRecord(t, msg)})
 	}
-	if accepted != 2 || dropped != 4 {
-		t.Errorf("accepted %d, dropped %d; want 2 and 4", accepted, dropped)
-	}
+	// The session records at the end of its call, before done: every
+	// record is queued or dropped by now.
 	stats, err := c.history.GetStats(ctx, &cpv1.GetStatsRequest{})
 	if err != nil || stats.GetEventsDropped() != 16 || stats.GetQueueDepth() != 8 {
 		t.Errorf("GetStats = %v, %v; want 16 events dropped, 8 queued", stats, err)
@@ -524,7 +501,7 @@ func TestActivityEndsAtShutdown(t *testing.T) {
 func TestRecordingServicesServed(t *testing.T) {
 	c := startCP(t, Config{})
 	client := healthpb.NewHealthClient(c.conn)
-	for _, name := range []string{"luthien.controlplane.v1.RecordService", "luthien.controlplane.v1.ActivityService", "luthien.controlplane.v1.HistoryService"} {
+	for _, name := range []string{"luthien.controlplane.v1.CallService", "luthien.controlplane.v1.ActivityService", "luthien.controlplane.v1.HistoryService"} {
 		resp, err := client.Check(testContext(t), &healthpb.HealthCheckRequest{Service: name})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("Check(%s) = %v, %v", name, resp, err)

@@ -22,7 +22,7 @@ const startupTimeout = 30 * time.Second
 // for policy changes until the returned stop function is called. Without
 // a database or Redis it returns a nil Replica and a stop that does
 // nothing. The connections are closed by their owner, not by stop.
-func startReplica(cfg Config, conns *connections, store *service.Store, logger *slog.Logger) (*replica.Replica, func(), error) {
+func startReplica(cfg Config, conns *connections, store *service.Revisions, logger *slog.Logger) (*replica.Replica, func(), error) {
 	if conns.pool == nil && conns.rdb == nil {
 		return nil, func() {}, nil
 	}
@@ -65,7 +65,7 @@ func startReplica(cfg Config, conns *connections, store *service.Store, logger *
 // that came from a file (seed) is persisted so that every replica starts
 // with it. The policy it ends with is the first entry of the policy
 // history when that is empty.
-func restorePersisted(ctx context.Context, rep *replica.Replica, store *service.Store, seed bool) error {
+func restorePersisted(ctx context.Context, rep *replica.Replica, store *service.Revisions, seed bool) error {
 	desc, ok, err := rep.Load(ctx)
 	if err != nil {
 		return err

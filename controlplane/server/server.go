@@ -100,10 +100,9 @@ type Config struct {
 type Server struct {
 	logger    *slog.Logger
 	auth      *tokenAuth
-	policies  *service.CachingPolicyService
+	policies  *service.PolicyService
 	calls     *service.CallService
 	admin     *service.AdminService
-	records   *service.RecordService
 	activity  *service.ActivityService
 	history   *service.HistoryService
 	health    *health.Server
@@ -120,8 +119,8 @@ type Server struct {
 // servedServices are the services whose health the server reports.
 var servedServices = []string{
 	cpv1.PolicyService_ServiceDesc.ServiceName,
+	cpv1.CallService_ServiceDesc.ServiceName,
 	cpv1.PolicyAdminService_ServiceDesc.ServiceName,
-	cpv1.RecordService_ServiceDesc.ServiceName,
 	cpv1.ActivityService_ServiceDesc.ServiceName,
 	cpv1.HistoryService_ServiceDesc.ServiceName,
 }
@@ -145,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		origin = cfg.PolicyConfigPath
 	}
-	store, err := service.NewStore(registry, logger, class, policyCfg, origin)
+	store, err := service.NewRevisions(registry, logger, class, policyCfg, origin)
 	if err != nil {
 		if cfg.PolicyConfigPath != "" {
 			return nil, fmt.Errorf("new control plane: policy from %s: %w", cfg.PolicyConfigPath, err)
@@ -188,10 +187,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		logger:      logger,
 		auth:        newTokenAuth(cfg.Token),
-		policies:    service.NewCachingPolicyService(policies, responses),
-		calls:       service.NewCallService(policies, responses, rec.stopping),
+		policies:    policies,
+		calls:       service.NewCallService(policies, responses, rec.queue, rec.hub, rec.stopping),
 		admin:       service.NewAdminService(store, registry, publisher, policyHistory),
-		records:     service.NewRecordService(rec.queue, rec.hub, responses, logger),
 		activity:    service.NewActivityService(rec.hub, rec.stopping),
 		history:     service.NewHistoryService(rec.history, service.Counters{Queue: rec.queue, Cache: rec.cache, Activity: rec.hub}, logger),
 		health:      hs,
@@ -207,12 +205,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Register registers every service of the control plane (policy, call,
-// policy admin, record, activity, history) and gRPC health on r.
+// policy admin, activity, history) and gRPC health on r.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	cpv1.RegisterPolicyServiceServer(r, s.policies)
 	cpv1.RegisterCallServiceServer(r, s.calls)
 	cpv1.RegisterPolicyAdminServiceServer(r, s.admin)
-	cpv1.RegisterRecordServiceServer(r, s.records)
 	cpv1.RegisterActivityServiceServer(r, s.activity)
 	cpv1.RegisterHistoryServiceServer(r, s.history)
 	healthpb.RegisterHealthServer(r, s.health)

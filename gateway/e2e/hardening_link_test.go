@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -172,8 +174,10 @@ func TestHardeningLinkNeedsTheToken(t *testing.T) {
 			_, err := cpv1.NewPolicyAdminServiceClient(conn).SetPolicy(ctx, &cpv1.SetPolicyRequest{Policy: &cpv1.PolicyConfig{Class: "noop"}})
 			return err
 		}},
-		{"RecordCalls", func(ctx context.Context) error {
-			_, err := cpv1.NewRecordServiceClient(conn).RecordCalls(ctx, &cpv1.RecordCallsRequest{})
+		{"Call", func(ctx context.Context) error {
+			// A whole call, its record in end.
+			_, err := linkCall(ctx, conn, &cpv1.CallStart{CallId: "link-call", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
+				Body: []byte(anthropicBody(false, ""))}, &cpv1.CallEnd{Record: &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 200}}})
 			return err
 		}},
 		{"StreamActivity", func(ctx context.Context) error {
@@ -326,37 +330,83 @@ func TestHardeningRefusesOpenListen(t *testing.T) {
 	}
 }
 
-// TestHardeningForgedRecordNotCached sends, with the link's token and
-// certificate, a made-up record of a request before any gateway made it:
-// the gateway's identical request still goes upstream and gets upstream's
-// answer, which is what the cache then serves.
+// linkCall runs one call on CallService.Call as a gateway does, sending
+// upstream's answer nowhere but in end: start, the decision, end, done.
+// It returns the decision.
+func linkCall(ctx context.Context, conn *grpc.ClientConn, start *cpv1.CallStart, end *cpv1.CallEnd) (*cpv1.CallDecision, error) {
+	stream, err := cpv1.NewCallServiceClient(conn).Call(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A refused call: Send may still succeed or say io.EOF; Recv says why.
+	if err := stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_Start{Start: start}}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	dec := resp.GetDecision()
+	if dec == nil {
+		return nil, fmt.Errorf("got %v, want a decision", resp)
+	}
+	if err := stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_End{End: end}}); err != nil && !errors.Is(err, io.EOF) {
+		return dec, err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return dec, err
+	}
+	if resp, err = stream.Recv(); err != nil {
+		return dec, err
+	}
+	if resp.GetDone() == nil {
+		return dec, fmt.Errorf("got %v, want done", resp)
+	}
+	return dec, nil
+}
+
+// passthroughCredential is RequestMetadata.credential_sha256 of a client
+// presenting only x-api-key, without a client key on the gateway.
+func passthroughCredential(apiKey string) string {
+	sum := sha256.Sum256([]byte("x-api-key\x00" + apiKey + "\n"))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestHardeningForgedRecordNotCached runs, with the link's token and
+// certificate, a call of a cacheable request before any gateway made it,
+// for the same credential as the gateway's client: the control plane asks
+// for upstream's response, and the call ends without one but with a
+// made-up record saying upstream answered. Only what the session receives
+// as upstream's response fills the cache, never a record: the gateway's
+// identical request still goes upstream and gets upstream's answer, which
+// is what the cache then serves.
 func TestHardeningForgedRecordNotCached(t *testing.T) {
 	e := start(t, "split", options{})
 	e.up.SetDefault(fakeupstream.Scenario{Text: "real words"})
 	conn := dialControlPlane(t, e)
 	ctx, cancel := context.WithTimeout(withToken(t.Context()), 10*time.Second)
 	defer cancel()
-	active, err := cpv1.NewPolicyAdminServiceClient(conn).GetPolicy(ctx, &cpv1.GetPolicyRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := anthropicBody(false, `,"temperature":0`)
 	forged := &cpv1.Message{Id: "msg_forged", Model: "claude-fake", StopReason: "end_turn",
 		Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: "forged words"}}}}}
 	now := timestamppb.Now()
 	forgedJSON := `{"id":"msg_forged","type":"message","role":"assistant","model":"claude-fake","content":[{"type":"text","text":"forged words"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}`
 	rec := &cpv1.CallRecord{
-		Summary: &cpv1.CallSummary{CallId: "forged-1", Model: "claude-fake", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
-			Upstream: e.up.AnthropicBaseURL(), Status: 200, PolicyRevision: active.GetActive().GetRevision(), StartedAt: now, FinishedAt: now},
+		Summary: &cpv1.CallSummary{Model: "claude-fake", Upstream: e.up.AnthropicBaseURL(), Status: 200, StartedAt: now, FinishedAt: now},
 		Events: []*cpv1.CallEvent{
-			{CallId: "forged-1", EventType: "request.received", Time: now, PayloadJson: []byte(body)},
-			{CallId: "forged-1", EventType: "response.original", Time: now, PayloadJson: []byte(forgedJSON)},
+			{EventType: "request.received", Time: now, PayloadJson: []byte(body)},
+			{EventType: "response.original", Time: now, PayloadJson: []byte(forgedJSON)},
 		},
-		FinalResponse: forged, FinalRequest: []byte(body), RequestUnchanged: true, ResponseUnchanged: true,
-		CacheFillToken: "00112233445566778899aabbccddeeff",
+		FinalResponse: forged, ResponseUnchanged: true,
 	}
-	if _, err := cpv1.NewRecordServiceClient(conn).RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{rec}}); err != nil {
-		t.Fatalf("RecordCalls: %v", err)
+	start := &cpv1.CallStart{CallId: "forged-1", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES, Body: []byte(body),
+		Metadata: &cpv1.RequestMetadata{Model: "claude-fake", CredentialSha256: passthroughCredential(anthropicHeaders["x-api-key"])}}
+	dec, err := linkCall(ctx, conn, start, &cpv1.CallEnd{HttpStatus: 200, Record: rec})
+	if err != nil {
+		t.Fatalf("the forged call: %v", err)
+	}
+	if dec.GetContinue() == nil || !dec.GetWantsResponse() {
+		t.Fatalf("decision %v, want continue asking for upstream's response (a call that may fill the cache)", dec)
 	}
 	resp, got := e.do(t, http.MethodPost, "/v1/messages", body, anthropicHeaders)
 	if n := e.up.Count("/v1/messages"); n != 1 || !strings.Contains(string(got), "real words") {
@@ -364,6 +414,19 @@ func TestHardeningForgedRecordNotCached(t *testing.T) {
 	}
 	if got := waitCached(t, e, "/v1/messages", body, anthropicHeaders); !strings.Contains(string(got), "real words") {
 		t.Errorf("cached answer %s, want upstream's", got)
+	}
+
+	// The control: the same call, for another request, sending the answer
+	// as upstream's response in end, fills the cache the gateway's client
+	// reads (the credential above is the client's).
+	other := strings.Replace(body, `"content":"hi"`, `"content":"hello"`, 1)
+	start.CallId, start.Body = "forged-2", []byte(other)
+	if dec, err := linkCall(ctx, conn, start, &cpv1.CallEnd{HttpStatus: 200, Response: forged}); err != nil || !dec.GetWantsResponse() {
+		t.Fatalf("the control call: %v, %v", dec, err)
+	}
+	before := e.up.Count("/v1/messages")
+	if resp, got := e.do(t, http.MethodPost, "/v1/messages", other, anthropicHeaders); e.up.Count("/v1/messages") != before || !strings.Contains(string(got), "forged words") {
+		t.Errorf("the control: %d %s, upstream called %d times; want the answer from the cache", resp.StatusCode, got, e.up.Count("/v1/messages")-before)
 	}
 }
 

@@ -45,6 +45,21 @@ func loadResult(resp *http.Response, body []byte, stream bool) error {
 	return nil
 }
 
+// loadRequest is the i-th request of load worker w: both formats,
+// streamed and not, in turn.
+func loadRequest(e *env, w, i int) (req *http.Request, stream bool) {
+	stream = (i+w)%2 == 0
+	path, body, h := "/v1/messages", anthropicBody(stream, ""), anthropicHeaders
+	if (i/2+w)%2 == 1 {
+		path, body, h = "/v1/chat/completions", openaiBody(stream, ""), openaiHeaders
+	}
+	req, _ = http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(body))
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	return req, stream
+}
+
 // Rapid policy switches under concurrent load produce no errors: every
 // request in both formats, streamed or not, completes with 200.
 func TestRuntimeSwitchUnderLoad(t *testing.T) {
@@ -64,15 +79,7 @@ func TestRuntimeSwitchUnderLoad(t *testing.T) {
 						return
 					default:
 					}
-					stream := (i+w)%2 == 0
-					path, body, h := "/v1/messages", anthropicBody(stream, ""), anthropicHeaders
-					if (i/2+w)%2 == 1 {
-						path, body, h = "/v1/chat/completions", openaiBody(stream, ""), openaiHeaders
-					}
-					req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(body))
-					for k, v := range h {
-						req.Header.Set(k, v)
-					}
+					req, stream := loadRequest(e, w, i)
 					resp, err := http.DefaultClient.Do(req)
 					if err == nil {
 						b, rerr := io.ReadAll(resp.Body)

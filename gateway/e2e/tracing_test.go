@@ -215,12 +215,11 @@ func TestTracingSpanTree(t *testing.T) {
 				name, path, body string
 				header           map[string]string
 				policyPhase      string
-				rpc              string
 			}{
 				{"complete", "/v1/chat/completions", strings.Replace(openaiBody(false, ""), `"hi"`, `"`+prompt+`"`, 1), openaiHeaders,
-					"policy.response", "luthien.controlplane.v1.PolicyService/ApplyResponsePolicy"},
+					"policy.response"},
 				{"stream", "/v1/messages", strings.Replace(anthropicBody(true, ""), `"hi"`, `"`+prompt+`"`, 1), anthropicHeaders,
-					"policy.stream", "luthien.controlplane.v1.PolicyService/StreamChunkPolicy"},
+					"policy.stream"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					resp, b := e.do(t, http.MethodPost, tc.path, tc.body, tc.header)
@@ -228,10 +227,10 @@ func TestTracingSpanTree(t *testing.T) {
 						t.Fatalf("call: %d %s", resp.StatusCode, b)
 					}
 					id := resp.Header.Get("X-Call-ID")
-					// call, 3 children, and a client and a server span below
-					// each policy phase.
-					spans := recv.trace(t, id, 8, flush)
-					checkSpanTree(t, mode, spans, id, tc.policyPhase, tc.rpc)
+					// call, its 3 children, and the call's stream: a client
+					// span below policy.request, the control plane's below it.
+					spans := recv.trace(t, id, 6, flush)
+					checkSpanTree(t, mode, spans, id, tc.policyPhase)
 					for _, s := range spans {
 						all := append(append([]*commonpb.KeyValue{}, s.GetAttributes()...), s.resource...)
 						for _, ev := range s.GetEvents() {
@@ -256,7 +255,7 @@ func TestTracingSpanTree(t *testing.T) {
 }
 
 // checkSpanTree checks the spans of one call's trace.
-func checkSpanTree(t *testing.T, mode string, spans []receivedSpan, callID, policyPhase, rpc string) {
+func checkSpanTree(t *testing.T, mode string, spans []receivedSpan, callID, policyPhase string) {
 	t.Helper()
 	byID := map[string]receivedSpan{}
 	children := map[string][]receivedSpan{}
@@ -289,36 +288,33 @@ func checkSpanTree(t *testing.T, mode string, spans []receivedSpan, callID, poli
 		}
 		return nil
 	}
-	for _, phase := range []string{"policy.request", policyPhase} {
-		ps := named(*call, phase)
-		if ps == nil {
-			t.Errorf("no %s span below the call span", phase)
-			continue
-		}
-		method := "luthien.controlplane.v1.PolicyService/ApplyRequestPolicies"
-		if phase != "policy.request" {
-			method = rpc
-		}
-		client := named(*ps, method)
-		if client == nil || client.GetKind() != tracepb.Span_SPAN_KIND_CLIENT {
-			t.Errorf("no gRPC client span %s below %s", method, phase)
-			continue
-		}
-		srv := named(*client, method)
-		if srv == nil || srv.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
-			t.Errorf("no control plane span %s below the client span (the trace did not cross the link)", method)
-			continue
-		}
-		if got := attr(srv.GetAttributes(), "luthien.policy.class"); got != "all_caps" {
-			t.Errorf("control plane span %s: luthien.policy.class = %q, want all_caps", method, got)
-		}
-		wantService := app.ServiceName
-		if mode == "split" {
-			wantService = "luthien-controlplane"
-		}
-		if srv.service != wantService {
-			t.Errorf("control plane span service = %q, want %q", srv.service, wantService)
-		}
+	if named(*call, policyPhase) == nil {
+		t.Errorf("no %s span below the call span", policyPhase)
+	}
+	// The call's one stream opens in policy.request and lasts until the
+	// call's end.
+	const method = "luthien.controlplane.v1.CallService/Call"
+	ps := named(*call, "policy.request")
+	if ps == nil {
+		t.Fatal("no policy.request span below the call span")
+	}
+	client := named(*ps, method)
+	if client == nil || client.GetKind() != tracepb.Span_SPAN_KIND_CLIENT {
+		t.Fatalf("no gRPC client span %s below policy.request", method)
+	}
+	srv := named(*client, method)
+	if srv == nil || srv.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
+		t.Fatalf("no control plane span %s below the client span (the trace did not cross the link)", method)
+	}
+	if got := attr(srv.GetAttributes(), "luthien.policy.class"); got != "all_caps" {
+		t.Errorf("control plane span %s: luthien.policy.class = %q, want all_caps", method, got)
+	}
+	wantService := app.ServiceName
+	if mode == "split" {
+		wantService = "luthien-controlplane"
+	}
+	if srv.service != wantService {
+		t.Errorf("control plane span service = %q, want %q", srv.service, wantService)
 	}
 	if up := named(*call, "upstream"); up == nil {
 		t.Error("no upstream span below the call span")

@@ -79,9 +79,10 @@ func evaluate(r *Report) []Check {
 		ratio(name, rule, a, b, ok1 && ok2, func(v float64) bool { return v >= limit },
 			fmt.Sprintf("%.0f vs %.0f %s", a, b, unit))
 	}
-	ratioOf("non-streaming throughput at c=32, gateway-noop / floor", "≥ 0.6×", 0.6, TargetNoop, TargetFloor, PhaseC32, false)
-	ratioOf("burst streaming events/s, gateway-allcaps / floor", "≥ 0.5×", 0.5, TargetAllCaps, TargetFloor, PhaseBurst, true)
-	ratioOf("burst streaming events/s, gateway-split / gateway-allcaps", "≥ 0.7×", 0.7, TargetSplit, TargetAllCaps, PhaseBurst, true)
+	ratioOf("non-streaming throughput at c=32, gateway-noop / floor", "≥ 0.7×", 0.7, TargetNoop, TargetFloor, PhaseC32, false)
+	ratioOf("burst streaming events/s, gateway-noop / floor", "≥ 0.8×", 0.8, TargetNoop, TargetFloor, PhaseBurst, true)
+	ratioOf("burst streaming events/s, gateway-allcaps / floor", "≥ 0.6×", 0.6, TargetAllCaps, TargetFloor, PhaseBurst, true)
+	ratioOf("burst streaming events/s, gateway-split / gateway-allcaps", "≥ 0.8×", 0.8, TargetSplit, TargetAllCaps, PhaseBurst, true)
 	ratioOf("non-streaming throughput at c=32, gateway-postgres / gateway-noop", "≥ 0.9×", 0.9, TargetPostgres, TargetNoop, PhaseC32, false)
 
 	// Paced streams are judged with one clock (see PhaseResult): the

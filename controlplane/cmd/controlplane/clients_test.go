@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"luthien.dev/controlplane/internal/calltest"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -61,6 +62,10 @@ func dialToken(t *testing.T, addr string) *grpc.ClientConn {
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testToken)
 			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testToken)
+			return streamer(ctx, desc, cc, method, opts...)
 		}))
 	if err != nil {
 		t.Fatal(err)
@@ -69,27 +74,26 @@ func dialToken(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-// recordCall records a finished call of session as the gateway would:
-// its summary and the request as received.
+// recordCall runs a call of session on CallService.Call as the gateway
+// would, its record (the summary) in end: the control plane's session
+// records it with the request as received.
 func recordCall(t *testing.T, conn *grpc.ClientConn, callID, session string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	now := time.Now()
 	body := `{"model":"claude-test","max_tokens":16,"messages":[{"role":"user","content":"hello from ` + callID + `"}]}`
-	resp, err := cpv1.NewRecordServiceClient(conn).RecordCalls(ctx, &cpv1.RecordCallsRequest{Calls: []*cpv1.CallRecord{{
-		Summary: &cpv1.CallSummary{CallId: callID, SessionId: session, Model: "claude-test",
-			Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES, Status: 200,
-			StartedAt: timestamppb.New(now.Add(-time.Second)), FinishedAt: timestamppb.New(now), DurationMs: 1000},
-		Events:           []*cpv1.CallEvent{{EventType: "request.received", Time: timestamppb.New(now), PayloadJson: []byte(body)}},
-		FinalRequest:     []byte(body),
-		RequestUnchanged: true,
-	}}})
+	res, err := calltest.Run(ctx, conn, calltest.Call{
+		Start: &cpv1.CallStart{CallId: callID, Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES, Body: []byte(body),
+			Metadata: &cpv1.RequestMetadata{SessionId: session, Model: "claude-test"}},
+		Record: &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 200,
+			StartedAt: timestamppb.New(now.Add(-time.Second)), FinishedAt: timestamppb.New(now), DurationMs: 1000}},
+	})
 	if err != nil {
-		t.Fatalf("RecordCalls: %v", err)
+		t.Fatalf("call %s: %v", callID, err)
 	}
-	if resp.GetAccepted() != 1 {
-		t.Fatalf("RecordCalls accepted %d calls, want 1", resp.GetAccepted())
+	if res.Decision.GetContinue() == nil {
+		t.Fatalf("call %s: decision %v, want continue", callID, res.Decision)
 	}
 }
 

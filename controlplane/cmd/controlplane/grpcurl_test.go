@@ -342,8 +342,8 @@ func TestGrpcurlNeedsToken(t *testing.T) {
 // servedServices lists the control plane's own services.
 func servedServices() []string {
 	return []string{
-		cpv1.PolicyService_ServiceDesc.ServiceName, cpv1.PolicyAdminService_ServiceDesc.ServiceName,
-		cpv1.RecordService_ServiceDesc.ServiceName, cpv1.ActivityService_ServiceDesc.ServiceName,
+		cpv1.PolicyService_ServiceDesc.ServiceName, cpv1.CallService_ServiceDesc.ServiceName,
+		cpv1.PolicyAdminService_ServiceDesc.ServiceName, cpv1.ActivityService_ServiceDesc.ServiceName,
 		cpv1.HistoryService_ServiceDesc.ServiceName,
 	}
 }

@@ -86,7 +86,7 @@ func (f *fakePolicyServer) ApplyRequestPolicies(ctx context.Context, req *cpv1.A
 			Message: messageOf("a canned answer", nil, "end_turn")}}}, nil
 	case bytes.Contains(body, []byte("shout")):
 		return &cpv1.ApplyRequestPoliciesResponse{Outcome: &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{
-			Body: bytes.ToUpper(body)}}, PolicyRevision: "theirs", CacheFillToken: "theirs"}, nil
+			Body: bytes.ToUpper(body)}}, PolicyRevision: "theirs"}, nil
 	}
 	return &cpv1.ApplyRequestPoliciesResponse{Outcome: &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{}}}, nil
 }

@@ -23,7 +23,7 @@ import (
 
 // node is one simulated control plane: a store and its replica.
 type node struct {
-	store *service.Store
+	store *service.Revisions
 	rep   *Replica
 }
 
@@ -51,7 +51,7 @@ func startNode(t *testing.T, rep *Replica) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := service.NewStore(reg, testLogger(t), "noop", nil, "startup")
+	store, err := service.NewRevisions(reg, testLogger(t), "noop", nil, "startup")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type Catalog interface {
 type AdminService struct {
 	cpv1.UnimplementedPolicyAdminServiceServer
 
-	store     *Store
+	revisions *Revisions
 	catalog   Catalog
 	publisher Publisher
 	history   PolicyHistory
@@ -57,17 +57,17 @@ var _ cpv1.PolicyAdminServiceServer = (*AdminService)(nil)
 // policy types; publisher, when not nil, persists and propagates each
 // activation before it takes effect here; history lists the past
 // activations (nil: the store's own, in memory).
-func NewAdminService(store *Store, catalog Catalog, publisher Publisher, history PolicyHistory) *AdminService {
+func NewAdminService(revisions *Revisions, catalog Catalog, publisher Publisher, history PolicyHistory) *AdminService {
 	if history == nil {
-		history = store
+		history = revisions
 	}
-	return &AdminService{store: store, catalog: catalog, publisher: publisher, history: history}
+	return &AdminService{revisions: revisions, catalog: catalog, publisher: publisher, history: history}
 }
 
 // GetPolicy returns the active policy, its secrets shown as
 // policy.SecretPlaceholder.
 func (s *AdminService) GetPolicy(context.Context, *cpv1.GetPolicyRequest) (*cpv1.GetPolicyResponse, error) {
-	return &cpv1.GetPolicyResponse{Active: shown(s.store.secrets(), s.store.Active().Proto())}, nil
+	return &cpv1.GetPolicyResponse{Active: shown(s.revisions.secrets(), s.revisions.Active().Proto())}, nil
 }
 
 // SetPolicy validates and activates a policy, recording who made the
@@ -90,10 +90,10 @@ func (s *AdminService) SetPolicy(ctx context.Context, req *cpv1.SetPolicyRequest
 		return nil, err
 	}
 	answer := func() *cpv1.SetPolicyResponse {
-		return &cpv1.SetPolicyResponse{Active: shown(s.store.secrets(), active.Proto())}
+		return &cpv1.SetPolicyResponse{Active: shown(s.revisions.secrets(), active.Proto())}
 	}
 	if s.publisher == nil {
-		s.store.Install(active)
+		s.revisions.Install(active)
 		return answer(), nil
 	}
 	durable, err := s.publisher.Persist(ctx, active.Proto())
@@ -111,10 +111,10 @@ func (s *AdminService) SetPolicy(ctx context.Context, req *cpv1.SetPolicyRequest
 			return nil, status.Errorf(codes.Unavailable, "set policy: %v (nothing changed)", err)
 		}
 		// Committed: the database is the truth, this replica runs it now.
-		s.store.logger.WarnContext(ctx, "policy change committed but not announced: active here; the other replicas load it from the database when they resubscribe or reconcile",
+		s.revisions.logger.WarnContext(ctx, "policy change committed but not announced: active here; the other replicas load it from the database when they resubscribe or reconcile",
 			"revision", active.Revision, "error", err)
 		_ = grpc.SetHeader(ctx, metadata.Pairs(PropagationMetadataKey, PropagationDelayed))
-		s.store.Install(active)
+		s.revisions.Install(active)
 		return answer(), nil
 	}
 	// Every replica, this one included, applies announcements in the
@@ -122,8 +122,8 @@ func (s *AdminService) SetPolicy(ctx context.Context, req *cpv1.SetPolicyRequest
 	// back rather than installing it out of order.
 	wctx, cancel := answerContext(ctx, announceWait)
 	defer cancel()
-	if !s.store.WaitInstalled(wctx, active.Revision) {
-		s.store.Install(active)
+	if !s.revisions.WaitInstalled(wctx, active.Revision) {
+		s.revisions.Install(active)
 	}
 	return answer(), nil
 }
@@ -169,12 +169,12 @@ func (s *AdminService) prepare(cfg *cpv1.PolicyConfig, field, changedBy string) 
 	if cfg.GetClass() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "%s.class is required", field)
 	}
-	cur := s.store.Active().desc.GetPolicy()
-	m, err := s.store.secrets().KeepSecrets(cfg.GetClass(), cfg.GetConfig().AsMap(), cur.GetClass(), cur.GetConfig().AsMap())
+	cur := s.revisions.Active().desc.GetPolicy()
+	m, err := s.revisions.secrets().KeepSecrets(cfg.GetClass(), cfg.GetConfig().AsMap(), cur.GetClass(), cur.GetConfig().AsMap())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: %v", field, err)
 	}
-	active, err := s.store.Prepare(cfg.GetClass(), m, changedBy)
+	active, err := s.revisions.Prepare(cfg.GetClass(), m, changedBy)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -196,7 +196,7 @@ func (s *AdminService) ListPolicyHistory(ctx context.Context, req *cpv1.ListPoli
 		return nil, status.Errorf(codes.Unavailable, "list policy history: %v", err)
 	}
 	for _, e := range entries {
-		shown(s.store.secrets(), e)
+		shown(s.revisions.secrets(), e)
 	}
 	return &cpv1.ListPolicyHistoryResponse{Entries: entries}, nil
 }

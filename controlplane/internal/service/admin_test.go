@@ -34,12 +34,12 @@ func (b classBuilder) Build(class string, _ map[string]any) (policy.Policy, erro
 // serveAdmin serves an AdminService over a store running the policy of
 // class "active" from builder, on bufconn, and returns a client and the
 // store.
-func serveAdmin(t *testing.T, builder Builder) (cpv1.PolicyAdminServiceClient, *Store) {
+func serveAdmin(t *testing.T, builder Builder) (cpv1.PolicyAdminServiceClient, *Revisions) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := NewStore(builder, logger, "active", nil, "startup")
+	store, err := NewRevisions(builder, logger, "active", nil, "startup")
 	if err != nil {
-		t.Fatalf("NewStore: %v", err)
+		t.Fatalf("NewRevisions: %v", err)
 	}
 	return serveAdminService(t, NewAdminService(store, nil, nil, nil)), store
 }

@@ -25,9 +25,9 @@ func serveBuiltin(tb testing.TB, class string) cpv1.PolicyServiceClient {
 		tb.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	store, err := NewStore(registry, logger, class, map[string]any{}, "bench")
+	store, err := NewRevisions(registry, logger, class, map[string]any{}, "bench")
 	if err != nil {
-		tb.Fatalf("NewStore: %v", err)
+		tb.Fatalf("NewRevisions: %v", err)
 	}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()

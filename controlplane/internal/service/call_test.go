@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +14,8 @@ import (
 
 	"luthien.dev/canon"
 	"luthien.dev/controlplane/internal/cache"
-
 	"luthien.dev/controlplane/internal/policy"
+	"luthien.dev/controlplane/internal/store"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -118,6 +119,12 @@ func callOnce(t *testing.T, calls cpv1.CallServiceClient, body string, upstream 
 // when the decision inspects the stream.
 func callWith(t *testing.T, calls cpv1.CallServiceClient, body string, upstream *cpv1.Message, events []*cpv1.StreamEvent) *cpv1.CallDecision {
 	t.Helper()
+	return callRecorded(t, calls, body, upstream, events, nil)
+}
+
+// callRecorded is callWith sending rec (nil: none) in end.
+func callRecorded(t *testing.T, calls cpv1.CallServiceClient, body string, upstream *cpv1.Message, events []*cpv1.StreamEvent, rec *cpv1.CallRecord) *cpv1.CallDecision {
+	t.Helper()
 	stream, err := calls.Call(testContext(t))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +139,7 @@ func callWith(t *testing.T, calls cpv1.CallServiceClient, body string, upstream 
 		t.Fatal(err)
 	}
 	dec := resp.GetDecision()
-	end := &cpv1.CallEnd{HttpStatus: 200}
+	end := &cpv1.CallEnd{HttpStatus: 200, Record: rec}
 	switch {
 	case dec.GetInspect() == cpv1.Inspect_INSPECT_STREAM:
 		if err := stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_Events{Events: &cpv1.CallEvents{Events: events}}}); err != nil {
@@ -209,5 +216,72 @@ func TestCallFillsTheCacheFromTheSession(t *testing.T) {
 				t.Errorf("another request was answered: %v", other)
 			}
 		})
+	}
+}
+
+// droppingQueue is a store queue that is always full: it keeps what it is
+// offered, for the test, and takes nothing.
+type droppingQueue struct {
+	mu      sync.Mutex
+	offered []*store.Call
+	events  [][]store.Event
+}
+
+func (q *droppingQueue) Enqueue(call *store.Call, events []store.Event) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.offered = append(q.offered, call)
+	q.events = append(q.events, events)
+	return false
+}
+
+func (q *droppingQueue) records() ([]*store.Call, [][]store.Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.offered), slices.Clone(q.events)
+}
+
+// publishedFeed keeps what is published.
+type publishedFeed struct {
+	mu     sync.Mutex
+	events []*cpv1.CallEvent
+}
+
+func (f *publishedFeed) Publish(ev *cpv1.CallEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, ev)
+}
+
+// The cache does not depend on the record: a call whose record the
+// store's full queue drops still fills it, the record is offered to the
+// queue once, and its events are published all the same.
+func TestCallFillsTheCacheWhenTheQueueDrops(t *testing.T) {
+	const body = `{"model":"m","max_tokens":5,"temperature":0,"messages":[{"role":"user","content":"hi"}]}`
+	upstream := &cpv1.Message{Id: "msg_1", StopReason: "end_turn",
+		Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: "hello"}}}}}
+	rc := NewResponseCache(cache.NewLRU(16, time.Minute, cache.ModeTemperature0, nil), nil, slog.New(slog.DiscardHandler))
+	queue, feed := &droppingQueue{}, &publishedFeed{}
+	calls := cpv1.NewCallServiceClient(serveRecorded(t, &fakePolicy{name: "plain", ignoresResponses: true}, rc, queue, feed))
+	rec := &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 200, Upstream: "http://upstream.test"}}
+	first := callRecorded(t, calls, body, upstream, nil, rec)
+	if first.GetContinue() == nil || !first.GetWantsResponse() || first.GetCached() {
+		t.Fatalf("first decision %v, want continue asking for the response", first)
+	}
+	offered, events := queue.records()
+	if len(offered) != 1 || offered[0].Summary.GetCallId() != "call" || len(events[0]) != 2 ||
+		events[0][0].Event.GetEventType() != "request.received" || string(events[0][0].Event.GetPayloadJson()) != body ||
+		events[0][1].Event.GetEventType() != "request.final" || !events[0][1].Copy {
+		t.Fatalf("queue offered %v with %v, want the call's record with its request", offered, events)
+	}
+	feed.mu.Lock()
+	published := len(feed.events)
+	feed.mu.Unlock()
+	if published != 2 {
+		t.Errorf("%d events published, want the record's 2", published)
+	}
+	second := callOnce(t, calls, body, nil)
+	if !second.GetCached() || second.GetRespond().GetMessage().GetContent()[0].GetText().GetText() != "hello" {
+		t.Fatalf("second decision %v, want the cached answer", second)
 	}
 }

@@ -55,13 +55,13 @@ func (s *AdminService) DryRunPolicy(ctx context.Context, req *cpv1.DryRunPolicyR
 			return nil, err
 		}
 	}
-	active := s.store.Active()
+	active := s.revisions.Active()
 	out := &cpv1.DryRunPolicyResponse{Active: dryRun(ctx, active, in)}
 	out.Active.Revision = active.Revision
-	redacted(s.store.secrets(), out.Active.Policy)
+	redacted(s.revisions.secrets(), out.Active.Policy)
 	if proposed != nil {
 		out.Proposed = dryRun(ctx, proposed, in)
-		redacted(s.store.secrets(), out.Proposed.Policy)
+		redacted(s.revisions.secrets(), out.Proposed.Policy)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, status.FromContextError(ctxErr).Err()

@@ -125,9 +125,25 @@ type streamObservation struct {
 	s      *PolicyService
 	active *Active
 	span   trace.Span
-	// inputs are the events received, passed those sent back by seq,
-	// replaced those sent whole.
+	streamCounts
+}
+
+// streamCounts counts what goes in and out of a policy's stream: inputs
+// are the events received, passed those sent back by seq, replaced those
+// sent whole.
+type streamCounts struct {
 	inputs, passed, replaced int
+}
+
+// sent counts the outputs of a batch.
+func (c *streamCounts) sent(resp *cpv1.StreamChunkPolicyResponse) {
+	for _, out := range resp.GetOutputs() {
+		if out.GetEvent() != nil {
+			c.replaced++
+		} else {
+			c.passed++
+		}
+	}
 }
 
 // observeStream wraps a stream policy call's stream and the policy's
@@ -140,10 +156,15 @@ func (s *PolicyService) observeStream(stream chunkStream, active *Active, ps pol
 		return stream, ps, func(context.Context, error) {}
 	}
 	o := &streamObservation{chunkStream: stream, s: s, active: active, span: span}
-	if s.observer != nil {
-		ps = timedStream{next: ps, observer: s.observer, class: active.Policy.Name()}
+	return o, s.timed(active, ps), o.done
+}
+
+// timed times the hooks of ps when there is an observer.
+func (s *PolicyService) timed(active *Active, ps policy.Stream) policy.Stream {
+	if s.observer == nil {
+		return ps
 	}
-	return o, ps, o.done
+	return timedStream{next: ps, observer: s.observer, class: active.Policy.Name()}
 }
 
 // Recv counts the events received.
@@ -157,35 +178,37 @@ func (o *streamObservation) Recv() (*cpv1.StreamChunkPolicyRequest, error) {
 
 // Send counts the outputs sent.
 func (o *streamObservation) Send(resp *cpv1.StreamChunkPolicyResponse) error {
-	for _, out := range resp.GetOutputs() {
-		if out.GetEvent() != nil {
-			o.replaced++
-		} else {
-			o.passed++
-		}
-	}
+	o.sent(resp)
 	return o.chunkStream.Send(resp)
 }
 
-// done reports the stream's decision: pass when every event went back
-// unchanged and alone, modify otherwise.
+// done reports the stream's decision.
 func (o *streamObservation) done(ctx context.Context, err error) {
+	o.s.reportStream(ctx, o.span, o.active, o.streamCounts, err)
+}
+
+// reportStream reports a stream's decision: pass when every event went
+// back unchanged and alone, modify otherwise.
+func (s *PolicyService) reportStream(ctx context.Context, span trace.Span, active *Active, c streamCounts, err error) {
+	if s.observer == nil && !span.IsRecording() {
+		return
+	}
 	outcome := OutcomePass
 	switch {
 	case err != nil:
 		outcome = outcomeOf(ctx)
-	case o.replaced > 0 || o.passed != o.inputs:
+	case c.replaced > 0 || c.passed != c.inputs:
 		outcome = OutcomeModify
 	}
-	class := o.active.Policy.Name()
-	if o.s.observer != nil {
-		o.s.observer.Decided(class, PhaseStream, outcome)
+	class := active.Policy.Name()
+	if s.observer != nil {
+		s.observer.Decided(class, PhaseStream, outcome)
 	}
-	o.span.SetAttributes(attribute.String("luthien.policy.class", class),
-		attribute.String("luthien.policy.revision", o.active.Revision),
+	span.SetAttributes(attribute.String("luthien.policy.class", class),
+		attribute.String("luthien.policy.revision", active.Revision),
 		attribute.String("luthien.policy.outcome", outcome),
-		attribute.Int("luthien.stream.events_in", o.inputs),
-		attribute.Int("luthien.stream.events_out", o.passed+o.replaced))
+		attribute.Int("luthien.stream.events_in", c.inputs),
+		attribute.Int("luthien.stream.events_out", c.passed+c.replaced))
 }
 
 // timedStream times the hooks of a policy's stream.

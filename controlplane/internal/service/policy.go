@@ -14,26 +14,30 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// PolicyService implements cpv1.PolicyServiceServer: it applies the
-// active policy to the gateway's requests, responses and streams.
+// PolicyService implements cpv1.PolicyServiceServer: pure evaluation of
+// the active policy on a request, a complete response or a stream, the
+// contract external policies implement, served for other control planes
+// and tools. It never consults nor fills the response cache and records
+// no call (the call sessions of CallService do); the sessions share its
+// policy store, recorder and observer.
 type PolicyService struct {
 	cpv1.UnimplementedPolicyServiceServer
 
-	store    *Store
-	logger   *slog.Logger
-	recorder policy.Recorder
-	observer Observer // nil: none (observe.go)
+	revisions *Revisions
+	logger    *slog.Logger
+	recorder  policy.Recorder
+	observer  Observer // nil: none (observe.go)
 }
 
 var _ cpv1.PolicyServiceServer = (*PolicyService)(nil)
 
 // NewPolicyService returns a PolicyService that runs the policies of
 // store. Policy events go to recorder; nil logs them at debug level.
-func NewPolicyService(store *Store, logger *slog.Logger, recorder policy.Recorder) *PolicyService {
+func NewPolicyService(revisions *Revisions, logger *slog.Logger, recorder policy.Recorder) *PolicyService {
 	if recorder == nil {
 		recorder = policy.LogRecorder{Logger: logger}
 	}
-	return &PolicyService{store: store, logger: logger, recorder: recorder}
+	return &PolicyService{revisions: revisions, logger: logger, recorder: recorder}
 }
 
 // ApplyRequestPolicies runs the active policy on a request.
@@ -41,7 +45,7 @@ func (s *PolicyService) ApplyRequestPolicies(ctx context.Context, req *cpv1.Appl
 	if err := validateCall(req.GetCallId(), req.GetFormat()); err != nil {
 		return nil, err
 	}
-	active := s.store.Active()
+	active := s.revisions.Active()
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetBody(), Metadata: req.GetMetadata(), Recorder: s.recorder}
 	start := time.Now()
 	out, err := decideRequest(ctx, active, call)
@@ -61,7 +65,7 @@ func (s *PolicyService) ApplyResponsePolicy(ctx context.Context, req *cpv1.Apply
 	if req.GetResponse() == nil {
 		return nil, status.Error(codes.InvalidArgument, "response is required")
 	}
-	active := s.store.Lookup(req.GetPolicyRevision())
+	active := s.revisions.Lookup(req.GetPolicyRevision())
 	call := &policy.Call{ID: req.GetCallId(), Format: req.GetFormat(), Request: req.GetRequest(), Metadata: req.GetMetadata(), Recorder: s.recorder}
 	start := time.Now()
 	msg, changed, err := decideResponse(ctx, active, call, req.GetResponse())

@@ -28,11 +28,11 @@ type PolicyHistory interface {
 	ListHistory(ctx context.Context, limit int) ([]*cpv1.ActivePolicy, error)
 }
 
-var _ PolicyHistory = (*Store)(nil)
+var _ PolicyHistory = (*Revisions)(nil)
 
 // ListHistory returns up to limit of the last MemoryHistorySize
 // activations this store installed, newest first. The caller owns them.
-func (s *Store) ListHistory(_ context.Context, limit int) ([]*cpv1.ActivePolicy, error) {
+func (s *Revisions) ListHistory(_ context.Context, limit int) ([]*cpv1.ActivePolicy, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.history.newest(limit), nil

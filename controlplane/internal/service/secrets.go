@@ -37,7 +37,7 @@ func (noSecrets) InlineSecrets(string, map[string]any) []string { return nil }
 
 // secrets returns the store's secretKeeper: its builder when that knows
 // the secrets of configurations (the registry does).
-func (s *Store) secrets() secretKeeper {
+func (s *Revisions) secrets() secretKeeper {
 	if k, ok := s.builder.(secretKeeper); ok {
 		return k
 	}

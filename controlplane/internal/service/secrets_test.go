@@ -62,7 +62,7 @@ func (b *syncBuffer) String() string {
 
 // serveBuiltinAdmin serves an AdminService over the built-in registry,
 // starting with noop, and returns a client, the store and the log.
-func serveBuiltinAdmin(t *testing.T) (cpv1.PolicyAdminServiceClient, *Store, *syncBuffer) {
+func serveBuiltinAdmin(t *testing.T) (cpv1.PolicyAdminServiceClient, *Revisions, *syncBuffer) {
 	t.Helper()
 	for _, name := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LUTHIEN_JUDGE_API_KEY", "LUTHIEN_JUDGE_HOSTS", "LUTHIEN_JUDGE_KEY_ENVS"} {
 		t.Setenv(name, "")
@@ -72,7 +72,7 @@ func serveBuiltinAdmin(t *testing.T) (cpv1.PolicyAdminServiceClient, *Store, *sy
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	store, err := NewStore(reg, slog.New(slog.NewTextHandler(logs, nil)), "noop", nil, "startup")
+	store, err := NewRevisions(reg, slog.New(slog.NewTextHandler(logs, nil)), "noop", nil, "startup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func serveBuiltinAdmin(t *testing.T) (cpv1.PolicyAdminServiceClient, *Store, *sy
 
 // judgeActive runs the active policy's response phase on a message with
 // one tool call, which makes its judge call the judge endpoint.
-func judgeActive(t *testing.T, store *Store) {
+func judgeActive(t *testing.T, store *Revisions) {
 	t.Helper()
 	msg := &cpv1.Message{Id: "msg_1", StopReason: "tool_use", Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_ToolUse{
 		ToolUse: &cpv1.ToolUseBlock{Id: "toolu_1", Name: "Bash", InputJson: []byte(`{"command":"ls"}`)}}}}}
@@ -227,7 +227,7 @@ func TestSetPolicyKeyEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := NewStore(reg, slog.New(slog.DiscardHandler), "noop", nil, "startup")
+	store, err := NewRevisions(reg, slog.New(slog.DiscardHandler), "noop", nil, "startup")
 	if err != nil {
 		t.Fatal(err)
 	}

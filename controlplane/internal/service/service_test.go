@@ -114,16 +114,23 @@ func serveConn(t *testing.T, p policy.Policy) *grpc.ClientConn {
 // serveCached is serveConn with a response cache (nil: none).
 func serveCached(t *testing.T, p policy.Policy, rc *ResponseCache) *grpc.ClientConn {
 	t.Helper()
+	return serveRecorded(t, p, rc, nil, nil)
+}
+
+// serveRecorded is serveCached recording the calls into queue and feed
+// (nil: nowhere).
+func serveRecorded(t *testing.T, p policy.Policy, rc *ResponseCache, queue EventQueue, feed ActivityFeed) *grpc.ClientConn {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store, err := NewStore(fakeBuilder{p}, logger, "fake", nil, "test")
+	store, err := NewRevisions(fakeBuilder{p}, logger, "fake", nil, "test")
 	if err != nil {
-		t.Fatalf("NewStore: %v", err)
+		t.Fatalf("NewRevisions: %v", err)
 	}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
 	ps := NewPolicyService(store, logger, nil)
 	cpv1.RegisterPolicyServiceServer(gs, ps)
-	cpv1.RegisterCallServiceServer(gs, NewCallService(ps, rc, nil))
+	cpv1.RegisterCallServiceServer(gs, NewCallService(ps, rc, queue, feed, nil))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -401,7 +408,7 @@ func (failingPublisher) Announce(context.Context, *cpv1.ActivePolicy) error {
 // A policy that cannot be persisted and announced is not activated.
 func TestSetPolicyPublishFailure(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, logger, "fake", nil, "test")
+	store, err := NewRevisions(fakeBuilder{&fakePolicy{name: "fake"}}, logger, "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +425,7 @@ func TestSetPolicyPublishFailure(t *testing.T) {
 
 // Restore activates another replica's revision once, under its id.
 func TestStoreRestore(t *testing.T) {
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
+	store, err := NewRevisions(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +445,7 @@ func TestStoreRestore(t *testing.T) {
 
 // echoPublisher plays the replica subscription: each announcement comes
 // back and is restored, as on every other replica.
-type echoPublisher struct{ store *Store }
+type echoPublisher struct{ store *Revisions }
 
 func (p echoPublisher) Persist(context.Context, *cpv1.ActivePolicy) (bool, error) {
 	return false, nil
@@ -452,7 +459,7 @@ func (p echoPublisher) Announce(_ context.Context, desc *cpv1.ActivePolicy) erro
 // With a publisher, SetPolicy activates the policy through its own
 // announcement.
 func TestSetPolicyThroughAnnouncement(t *testing.T) {
-	store, err := NewStore(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
+	store, err := NewRevisions(fakeBuilder{&fakePolicy{name: "fake"}}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func (s *PolicyService) StreamChunkPolicy(stream chunkStream) (err error) {
 	if err := validateCall(start.GetCallId(), start.GetFormat()); err != nil {
 		return err
 	}
-	active := s.store.Lookup(start.GetPolicyRevision())
+	active := s.revisions.Lookup(start.GetPolicyRevision())
 	call := &policy.Call{ID: start.GetCallId(), Format: start.GetFormat(), Request: start.GetRequest(), Metadata: start.GetMetadata(), Recorder: s.recorder}
 	s.logger.DebugContext(ctx, "stream policy started",
 		"call_id", call.ID, "policy", active.Policy.Name(), "revision", active.Revision)

@@ -362,7 +362,7 @@ func TestMemoryIsBounded(t *testing.T) {
 func TestUnchangedBodiesStoredOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		call, events := record(t, "same", "sess", "m", "question", "answer", 0, false)
-		// As RecordService queues an unchanged record: the finals are
+		// As a call session queues an unchanged record: the finals are
 		// copies of the originals.
 		events[1].Copy, events[3].Copy = true, true
 		events[1].Event.PayloadJson, events[3].Event.PayloadJson = events[0].Event.PayloadJson, events[2].Event.PayloadJson

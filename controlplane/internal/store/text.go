@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"luthien.dev/canon/truncate"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
@@ -59,8 +60,8 @@ func ConversationText(request []byte, response *cpv1.Message) (text, preview str
 
 // TruncatedField marks a body the gateway recorded truncated:
 // {"_luthien_truncated":{"original_bytes":N,"kept_bytes":K},"head":"<the
-// first K bytes, as text>"} (docs/PERSISTENCE.md).
-const TruncatedField = "_luthien_truncated"
+// first K bytes, as text>"} (docs/PERSISTENCE.md, package truncate).
+const TruncatedField = truncate.Field
 
 // textRequest is what ConversationText reads of a request, in either
 // client format, or of the truncation marker standing for one.

@@ -42,7 +42,9 @@ type App struct {
 	routes   []Route
 	conn     *grpc.ClientConn
 	recorder *record.Recorder
-	stop     func()
+	// unwatch ends the watch of the processing modes.
+	unwatch context.CancelFunc
+	stop    func()
 }
 
 // NewWithOptions connects to the control plane and builds the HTTP
@@ -117,7 +119,7 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 			return nil, fmt.Errorf("REST handlers: %w", err)
 		}
 	}
-	a.recorder = record.New(cpv1.NewRecordServiceClient(conn), log, record.Options{})
+	a.recorder = record.New(log, record.Options{})
 	if err := tel.registerRecorder(a.recorder); err != nil {
 		a.Close()
 		return nil, err
@@ -128,7 +130,10 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout, UpstreamIdleTimeout: cfg.UpstreamIdleTimeout,
 		BodyReadTimeout: cfg.BodyReadTimeout, Metrics: tel.metrics, Tracer: tel.tracer(),
-	}, cpv1.NewPolicyServiceClient(conn), log)
+	}, cpv1.NewCallServiceClient(conn), log)
+	wctx, unwatch := context.WithCancel(context.WithoutCancel(ctx))
+	a.unwatch = unwatch
+	go p.WatchProcessing(wctx)
 
 	a.guard = admin.New(admin.Config{Key: cfg.AdminAPIKey, SessionSecret: cfg.SessionSecret, SessionTTL: cfg.SessionTTL,
 		AllowedHosts: cfg.AllowedHosts, Insecure: cfg.InsecureAdmin})
@@ -184,9 +189,13 @@ func (a *App) Routes() []Route { return a.routes }
 // Guard is the admin guard, for other admin listeners (the profiler).
 func (a *App) Guard() *admin.Guard { return a.guard }
 
-// Close flushes pending call records, disconnects from the control plane
-// and stops it when in-process.
+// Close stops watching the processing modes, ends the calls still
+// waiting for their records to be sent, disconnects from the control
+// plane and stops it when in-process.
 func (a *App) Close() {
+	if a.unwatch != nil {
+		a.unwatch()
+	}
 	if a.recorder != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		a.recorder.Close(ctx)

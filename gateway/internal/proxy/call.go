@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -30,13 +29,16 @@ const maxResponseBytes = 64 << 20
 
 // call is one policed request in flight.
 type call struct {
-	id       string
-	d        dialect.Dialect
-	req      dialect.Request
-	meta     *cpv1.RequestMetadata
-	body     []byte // as sent upstream
-	revision string
-	trace    *record.Call
+	id    string
+	d     dialect.Dialect
+	req   dialect.Request
+	meta  *cpv1.RequestMetadata
+	body  []byte // as sent upstream
+	trace *record.Call
+	// link is the call's stream to the control plane; wantsResponse says
+	// the control plane asked for upstream's response in the end.
+	link          *link
+	wantsResponse bool
 	// span is the call's span (observe.go); upstreamKind how its
 	// exchange with upstream failed, if it did.
 	span         trace.Span
@@ -72,7 +74,7 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		c := &call{id: newCallID(), d: d, req: req, meta: requestMetadata(r, req), body: body}
 		c.meta.CredentialSha256 = credentialSHA256(r.Header, p.cfg.ClientAPIKey)
 		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: c.meta.GetModel(),
-			Format: d.Format(), Stream: req.Stream, Started: time.Now(), RequestReceived: body}
+			Format: d.Format(), Stream: req.Stream, Started: time.Now()}
 		w.Header().Set("X-Call-ID", c.id)
 		r = p.startCall(r, c)
 		tw := &traceWriter{ResponseWriter: w}
@@ -107,24 +109,35 @@ func (p *Proxy) policyFailed(w http.ResponseWriter, r *http.Request, c *call, ph
 
 func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	ctx := r.Context()
-	pctx, cancel := context.WithTimeout(ctx, p.cfg.PolicyTimeout)
-	pctx, span := p.span(pctx, spanPolicyRequest)
-	decision, err := p.policies.ApplyRequestPolicies(pctx, &cpv1.ApplyRequestPoliciesRequest{
-		CallId: c.id, Format: c.d.Format(), Body: c.body, Metadata: c.meta})
-	cancel()
+	_, span := p.span(ctx, spanPolicyRequest)
+	l, err := p.openLink(r.WithContext(trace.ContextWithSpan(ctx, span)), c)
+	var decision *cpv1.CallDecision
+	var early *earlyUpstream
+	if err == nil {
+		c.link = l
+		if p.processing.fast() {
+			early = p.sendEarly(r, c)
+		}
+		decision, err = l.decision(r)
+	}
+	if early != nil {
+		if cont := decision.GetContinue(); err != nil || cont == nil || cont.Body != nil {
+			// Not to be sent as it went: rejected, answered, rewritten
+			// (sent again below) or failed.
+			early.abandon()
+			early = nil
+		}
+	}
 	if err == nil && span.IsRecording() {
-		span.SetAttributes(attrRevision.String(decision.GetPolicyRevision()), attrOutcome.String(requestOutcome(decision)))
+		span.SetAttributes(attrOutcome.String(decisionOutcome(decision)))
 	}
 	endSpan(span, err)
 	if err != nil {
 		p.policyFailed(w, r, c, "request", err)
 		return
 	}
-	c.revision = decision.GetPolicyRevision()
-	c.trace.CacheFillToken = decision.GetCacheFillToken()
-	c.trace.Revision = c.revision
 	switch out := decision.GetOutcome().(type) {
-	case *cpv1.ApplyRequestPoliciesResponse_Reject:
+	case *cpv1.CallDecision_Reject:
 		st := int(out.Reject.GetHttpStatus())
 		if st < 400 || st > 599 {
 			st = http.StatusForbidden
@@ -132,11 +145,11 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		c.trace.Intervened, c.trace.Error = true, "rejected by policy: "+out.Reject.GetMessage()
 		WriteError(w, c.d, st, out.Reject.GetErrorType(), out.Reject.GetMessage())
 		return
-	case *cpv1.ApplyRequestPoliciesResponse_Respond:
-		c.trace.Intervened = true
+	case *cpv1.CallDecision_Respond:
+		c.trace.Intervened = !decision.GetCached()
 		p.respond(w, c, out.Respond.GetMessage())
 		return
-	case *cpv1.ApplyRequestPoliciesResponse_Continue:
+	case *cpv1.CallDecision_Continue:
 		if out.Continue.Body != nil {
 			c.body = out.Continue.Body
 			c.trace.Intervened = true
@@ -145,45 +158,65 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		p.policyFailed(w, r, c, "request", errors.New("control plane answered no outcome"))
 		return
 	}
-
-	c.trace.Upstream = p.upstreamBase(c.d)
-	var ps *policyStream
-	if decision.GetInspectResponse() && c.req.Stream {
-		ps = p.openPolicyStream(r, c)
+	c.wantsResponse = decision.GetWantsResponse()
+	inspect := decision.GetInspect()
+	if inspect != cpv1.Inspect_INSPECT_NONE && inspect != cpv1.Inspect_INSPECT_RESPONSE && inspect != cpv1.Inspect_INSPECT_STREAM {
+		p.policyFailed(w, r, c, "request", fmt.Errorf("control plane answered an unknown inspection %d", inspect))
+		return
 	}
-	up := p.startUpstream(ctx, c)
-	resp, err := p.send(up.ctx, r, c.d, c.body)
+	p.forwardCall(w, r, c, inspect != cpv1.Inspect_INSPECT_NONE, early)
+}
+
+// forwardCall sends the call upstream, unless early already did, and
+// answers the client: through the response or stream policy when
+// inspected, else as upstream answers.
+func (p *Proxy) forwardCall(w http.ResponseWriter, r *http.Request, c *call, inspected bool, early *earlyUpstream) {
+	c.trace.Upstream = p.upstreamBase(c.d)
+	var up upstreamExchange
+	var resp *http.Response
+	var err error
+	if early != nil {
+		up = early.up
+		resp, err = early.wait()
+	} else {
+		up = p.startUpstream(r.Context(), c)
+		resp, err = p.send(up.ctx, r, c.d, c.body)
+	}
 	if err != nil {
-		ps.close()
 		c.trace.Error = upstreamFailure(errUnreachable, err)
+		c.end().UpstreamError = c.trace.Error
 		p.upstreamFailed(w, r, c, c.d, errUnreachable, err)
 		p.endUpstream(up, c, 0)
 		return
 	}
 	defer p.endUpstream(up, c, resp.StatusCode)
 	defer resp.Body.Close()
+	c.end().HttpStatus = int32(resp.StatusCode)
 	p.scrubProviderKey(resp, c.d)
 	streamed := isEventStream(resp) && resp.StatusCode >= 200 && resp.StatusCode <= 299
-	if ps != nil && !streamed {
-		ps.close()
-	}
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// Upstream errors reach the client unchanged (clients match on
 		// their wording), but for the gateway's own provider key.
 		p.relay(w, c, resp)
-	case streamed && decision.GetInspectResponse():
-		if ps == nil { // a stream the client did not ask for
-			ps = p.openPolicyStream(r, c)
-		}
-		p.streamWithPolicy(w, r, c, resp, ps)
+	case streamed && inspected:
+		p.streamWithPolicy(w, r, c, resp)
 	case streamed:
 		p.relayStream(w, r, c, resp)
-	case decision.GetInspectResponse():
+	case inspected:
 		p.completeWithPolicy(w, r, c, resp)
 	default:
 		p.relay(w, c, resp)
 	}
+}
+
+// end is the outcome the call's link will send; a throwaway when the call
+// has no link.
+func (c *call) end() *cpv1.CallEnd {
+	if c.link == nil {
+		return &cpv1.CallEnd{}
+	}
+	return c.link.end
 }
 
 func isEventStream(resp *http.Response) bool { return isEventStreamHeader(resp.Header) }
@@ -269,8 +302,9 @@ func (p *Proxy) relayChecked(w http.ResponseWriter, c *call, resp *http.Response
 		return
 	}
 	c.trace.ResponseOriginal, c.trace.ResponseFinal = body, body
-	out := body
+	out, parsed := body, false
 	if bytes.Contains(body, []byte(`"tool_use"`)) || bytes.Contains(body, []byte(`"tool_calls"`)) {
+		parsed = true
 		if msg, err := c.d.ParseMessage(body); err == nil {
 			c.trace.FinalMessage = msg
 			if fixed, ok := fixStop(msg); ok {
@@ -280,13 +314,16 @@ func (p *Proxy) relayChecked(w http.ResponseWriter, c *call, resp *http.Response
 				}
 			}
 		}
-	} else {
-		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
 	}
 	copyResponseHeader(w.Header(), resp.Header)
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(out)
+	if !parsed {
+		// For the record and the metrics, once the client has it.
+		flush(w)
+		c.trace.FinalMessage, _ = c.d.ParseMessage(body)
+	}
 }
 
 // completeWithPolicy runs the response policies on a complete response.
@@ -303,11 +340,8 @@ func (p *Proxy) completeWithPolicy(w http.ResponseWriter, r *http.Request, c *ca
 		WriteError(w, c.d, http.StatusBadGateway, "api_error", "upstream response could not be read for policy evaluation")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PolicyTimeout)
-	ctx, span := p.span(ctx, spanPolicyResponse)
-	out, err := p.policies.ApplyResponsePolicy(ctx, &cpv1.ApplyResponsePolicyRequest{
-		CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision, Response: msg})
-	cancel()
+	_, span := p.span(r.Context(), spanPolicyResponse)
+	out, err := c.link.response(r, msg)
 	if err == nil && span.IsRecording() {
 		span.SetAttributes(attrOutcome.String(responseOutcome(out)))
 	}

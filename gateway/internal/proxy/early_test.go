@@ -1,74 +1,21 @@
 package proxy
 
 import (
-	"context"
-	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
-
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// startedPolicy passes every event through and reports each stream start.
-type startedPolicy struct {
-	cpv1.UnimplementedPolicyServiceServer
-	started chan string
-}
-
-func (s *startedPolicy) ApplyRequestPolicies(context.Context, *cpv1.ApplyRequestPoliciesRequest) (*cpv1.ApplyRequestPoliciesResponse, error) {
-	return &cpv1.ApplyRequestPoliciesResponse{PolicyRevision: "r1", InspectResponse: true,
-		Outcome: &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{}}}, nil
-}
-
-func (s *startedPolicy) StreamChunkPolicy(stream cpv1.PolicyService_StreamChunkPolicyServer) error {
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch m := msg.GetMsg().(type) {
-		case *cpv1.StreamChunkPolicyRequest_Start:
-			s.started <- m.Start.GetCallId()
-		case *cpv1.StreamChunkPolicyRequest_Event:
-			out := &cpv1.StreamOutput{Output: &cpv1.StreamOutput_PassthroughSeq{PassthroughSeq: m.Event.GetSeq()}}
-			if err := stream.Send(&cpv1.StreamChunkPolicyResponse{Outputs: []*cpv1.StreamOutput{out}}); err != nil {
-				return err
-			}
-		case *cpv1.StreamChunkPolicyRequest_End:
-			return nil
-		}
-	}
-}
-
-// The stream policy call is open, its start sent, before upstream
-// answers: its set-up overlaps upstream's time to first byte. A stream the
-// upstream does not send (an error) ends the call.
-func TestStreamPolicyOpensBeforeUpstreamAnswers(t *testing.T) {
-	pol := &startedPolicy{started: make(chan string, 4)}
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	cpv1.RegisterPolicyServiceServer(gs, pol)
-	go func() { _ = gs.Serve(lis) }()
-	defer gs.Stop()
-	conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+// The call's stream is open, its start sent, before upstream answers. A
+// stream the upstream does not send (an error) ends the call, with
+// upstream's status in its end.
+func TestCallOpensBeforeUpstreamAnswers(t *testing.T) {
+	pol := &passPolicy{inspect: true, started: make(chan string, 4), ends: make(chan *cpv1.CallEnd, 4)}
 
 	const stream = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"x\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n" +
 		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
@@ -88,14 +35,10 @@ func TestStreamPolicyOpensBeforeUpstreamAnswers(t *testing.T) {
 		_, _ = io.WriteString(w, stream)
 	}))
 	defer upstream.Close()
-	p := New(Config{AnthropicBaseURL: upstream.URL}, cpv1.NewPolicyServiceClient(conn), slog.New(slog.DiscardHandler))
-	mux := http.NewServeMux()
-	p.Register(mux)
-	gw := httptest.NewServer(mux)
-	defer gw.Close()
+	g := startGateway(t, Config{AnthropicBaseURL: upstream.URL}, pol, http.NotFoundHandler())
 
 	for _, fail := range []bool{false, true} {
-		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/messages",
+		req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/messages",
 			strings.NewReader(`{"model":"x","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 		req.Header.Set("anthropic-version", "2023-06-01")
 		if fail {
@@ -112,6 +55,14 @@ func TestStreamPolicyOpensBeforeUpstreamAnswers(t *testing.T) {
 			t.Errorf("stream: %d %q, want upstream's bytes", resp.StatusCode, body)
 		case fail && (resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "slow down")):
 			t.Errorf("upstream error: %d %s, want upstream's 429", resp.StatusCode, body)
+		}
+		select {
+		case end := <-pol.ends:
+			if want := int32(resp.StatusCode); end.GetHttpStatus() != want {
+				t.Errorf("end says upstream answered %d, want %d", end.GetHttpStatus(), want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("the call never ended")
 		}
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"luthien.dev/gateway/internal/record"
@@ -25,38 +27,84 @@ import (
 // passPolicy is a control plane whose policies change nothing. With
 // inspect, responses and streams go through it (as under all_caps, every
 // event passed through by seq); without, they go straight to the client
-// (as under noop).
+// (as under noop). started, when set, gets each call's id as its start
+// arrives; ends, when set, each call's end.
 type passPolicy struct {
-	cpv1.UnimplementedPolicyServiceServer
+	cpv1.UnimplementedCallServiceServer
 	inspect bool
+	started chan string
+	ends    chan *cpv1.CallEnd
+	// mode, when set, is announced by WatchProcessing; hold, when set,
+	// holds each decision until it gets a value; decide, when set, makes
+	// the decision.
+	mode   *cpv1.WatchProcessingResponse
+	hold   chan struct{}
+	decide func(*cpv1.CallStart) *cpv1.CallDecision
 }
 
-func (s *passPolicy) ApplyRequestPolicies(context.Context, *cpv1.ApplyRequestPoliciesRequest) (*cpv1.ApplyRequestPoliciesResponse, error) {
-	return &cpv1.ApplyRequestPoliciesResponse{PolicyRevision: "r1", InspectResponse: s.inspect,
-		Outcome: &cpv1.ApplyRequestPoliciesResponse_Continue{Continue: &cpv1.Continue{}}}, nil
+func (s *passPolicy) WatchProcessing(_ *cpv1.WatchProcessingRequest, stream cpv1.CallService_WatchProcessingServer) error {
+	if s.mode == nil {
+		return status.Error(codes.Unimplemented, "no modes")
+	}
+	if err := stream.Send(s.mode); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
 }
 
-func (s *passPolicy) ApplyResponsePolicy(context.Context, *cpv1.ApplyResponsePolicyRequest) (*cpv1.ApplyResponsePolicyResponse, error) {
-	return &cpv1.ApplyResponsePolicyResponse{}, nil
-}
-
-func (s *passPolicy) StreamChunkPolicy(stream cpv1.PolicyService_StreamChunkPolicyServer) error {
+func (s *passPolicy) Call(stream cpv1.CallService_CallServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	if s.started != nil {
+		s.started <- first.GetStart().GetCallId()
+	}
+	dec := &cpv1.CallDecision{Outcome: &cpv1.CallDecision_Continue{Continue: &cpv1.Continue{}}, Inspect: cpv1.Inspect_INSPECT_NONE}
+	if s.inspect {
+		dec.Inspect = cpv1.Inspect_INSPECT_RESPONSE
+		if first.GetStart().GetStream() {
+			dec.Inspect = cpv1.Inspect_INSPECT_STREAM
+		}
+	}
+	if s.decide != nil {
+		dec = s.decide(first.GetStart())
+	}
+	if s.hold != nil {
+		<-s.hold
+	}
+	if err := stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Decision{Decision: dec}}); err != nil {
+		return err
+	}
 	for {
 		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
 		if err != nil {
 			return err
 		}
+		var out *cpv1.CallResponse
 		switch m := msg.GetMsg().(type) {
-		case *cpv1.StreamChunkPolicyRequest_Event:
-			out := &cpv1.StreamOutput{Output: &cpv1.StreamOutput_PassthroughSeq{PassthroughSeq: m.Event.GetSeq()}}
-			if err := stream.Send(&cpv1.StreamChunkPolicyResponse{Outputs: []*cpv1.StreamOutput{out}}); err != nil {
+		case *cpv1.CallRequest_Response:
+			out = &cpv1.CallResponse{Msg: &cpv1.CallResponse_Response{Response: &cpv1.ApplyResponsePolicyResponse{}}}
+		case *cpv1.CallRequest_Events:
+			batch := &cpv1.StreamChunkPolicyResponse{}
+			for _, ev := range m.Events.GetEvents() {
+				batch.Outputs = append(batch.Outputs, &cpv1.StreamOutput{Output: &cpv1.StreamOutput_PassthroughSeq{PassthroughSeq: ev.GetSeq()}})
+			}
+			out = &cpv1.CallResponse{Msg: &cpv1.CallResponse_Outputs{Outputs: batch}}
+		case *cpv1.CallRequest_StreamEnd:
+			out = &cpv1.CallResponse{Msg: &cpv1.CallResponse_Outputs{Outputs: &cpv1.StreamChunkPolicyResponse{EndStream: true}}}
+		case *cpv1.CallRequest_End:
+			if s.ends != nil {
+				s.ends <- m.End
+			}
+			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 				return err
 			}
-		case *cpv1.StreamChunkPolicyRequest_End:
-			return nil
+			return stream.Send(&cpv1.CallResponse{Msg: &cpv1.CallResponse_Done{Done: &cpv1.CallDone{}}})
+		}
+		if err := stream.Send(out); err != nil {
+			return err
 		}
 	}
 }
@@ -68,10 +116,11 @@ type records struct {
 	taken int
 }
 
-func (r *records) Submit(c *record.Call) {
+func (r *records) Submit(c *record.Call, end record.Ender) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	_ = end.End(nil)
 }
 
 // next returns the record after the one it returned last, waiting a
@@ -123,11 +172,11 @@ type testGateway struct {
 }
 
 // startGateway starts a testGateway; cfg's upstreams default to upstream.
-func startGateway(t *testing.T, cfg Config, pol cpv1.PolicyServiceServer, upstream http.Handler) *testGateway {
+func startGateway(t *testing.T, cfg Config, pol cpv1.CallServiceServer, upstream http.Handler) *testGateway {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	cpv1.RegisterPolicyServiceServer(gs, pol)
+	cpv1.RegisterCallServiceServer(gs, pol)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -146,7 +195,7 @@ func startGateway(t *testing.T, cfg Config, pol cpv1.PolicyServiceServer, upstre
 	}
 	g := &testGateway{recs: &records{}, logs: &logBuffer{}}
 	cfg.Recorder = g.recs
-	g.p = New(cfg, cpv1.NewPolicyServiceClient(conn), slog.New(slog.NewTextHandler(g.logs, nil)))
+	g.p = New(cfg, cpv1.NewCallServiceClient(conn), slog.New(slog.NewTextHandler(g.logs, nil)))
 	mux := http.NewServeMux()
 	g.p.Register(mux)
 	mux.Handle("/", http.HandlerFunc(g.p.ServeRoot))

@@ -121,14 +121,17 @@ func errorType(err error) string {
 	return status.Code(err).String()
 }
 
-// requestOutcome names a request decision for its span.
-func requestOutcome(d *cpv1.ApplyRequestPoliciesResponse) string {
+// decisionOutcome names a request decision for its span.
+func decisionOutcome(d *cpv1.CallDecision) string {
 	switch o := d.GetOutcome().(type) {
-	case *cpv1.ApplyRequestPoliciesResponse_Respond:
+	case *cpv1.CallDecision_Respond:
+		if d.GetCached() {
+			return "cached"
+		}
 		return "respond"
-	case *cpv1.ApplyRequestPoliciesResponse_Reject:
+	case *cpv1.CallDecision_Reject:
 		return "reject"
-	case *cpv1.ApplyRequestPoliciesResponse_Continue:
+	case *cpv1.CallDecision_Continue:
 		if o.Continue.Body != nil {
 			return "modify"
 		}

@@ -71,19 +71,23 @@ type Config struct {
 
 // Proxy serves the LLM API endpoints.
 type Proxy struct {
-	cfg      Config
-	policies cpv1.PolicyServiceClient
-	client   *http.Client
-	rec      Recorder
-	log      *slog.Logger
-	metrics  *telemetry.Metrics
-	tracer   trace.Tracer
+	cfg   Config
+	calls cpv1.CallServiceClient
+	// processing is what the active policy needs of each call
+	// (processing.go).
+	processing processing
+	client     *http.Client
+	rec        Recorder
+	log        *slog.Logger
+	metrics    *telemetry.Metrics
+	tracer     trace.Tracer
 	// openai and anthropic are the upstreams of the two client formats.
 	openai, anthropic provider.Provider
 }
 
-// New returns a proxy that applies policies through policies.
-func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy {
+// New returns a proxy that runs each call through the control plane
+// behind calls.
+func New(cfg Config, calls cpv1.CallServiceClient, log *slog.Logger) *Proxy {
 	if cfg.PolicyTimeout <= 0 {
 		cfg.PolicyTimeout = 60 * time.Second
 	}
@@ -110,7 +114,7 @@ func New(cfg Config, policies cpv1.PolicyServiceClient, log *slog.Logger) *Proxy
 	// The proxy's own timer bounds the wait (send), with a cause it can
 	// tell apart; the transport's is a backstop that never fires first.
 	t.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout + time.Second
-	return &Proxy{cfg: cfg, policies: policies, client: &http.Client{Transport: t}, rec: rec, log: log,
+	return &Proxy{cfg: cfg, calls: calls, client: &http.Client{Transport: t}, rec: rec, log: log,
 		metrics: cfg.Metrics, tracer: cfg.Tracer,
 		openai:    provider.New(provider.OpenAI, cfg.OpenAIBaseURL, openaiKey),
 		anthropic: provider.New(provider.Anthropic, cfg.AnthropicBaseURL, anthropicKey)}

@@ -226,17 +226,16 @@ func TestPanicOnForwardedRoute(t *testing.T) {
 	}
 }
 
-// panickingPolicies panics when the stream policy call is opened (in the
-// goroutine that opens it while the request goes upstream).
-type panickingPolicies struct{ cpv1.PolicyServiceClient }
+// panickingCalls panics when a call's stream is opened.
+type panickingCalls struct{ cpv1.CallServiceClient }
 
-func (panickingPolicies) StreamChunkPolicy(context.Context, ...grpc.CallOption) (cpv1.PolicyService_StreamChunkPolicyClient, error) {
+func (panickingCalls) Call(context.Context, ...grpc.CallOption) (cpv1.CallService_CallClient, error) {
 	panic("policy client exploded")
 }
 
-func TestPanicOpeningStreamPolicy(t *testing.T) {
+func TestPanicOpeningCall(t *testing.T) {
 	g := startGateway(t, Config{}, &passPolicy{inspect: true}, truncatingUpstream())
-	g.p.policies = panickingPolicies{g.p.policies}
+	g.p.calls = panickingCalls{g.p.calls}
 	for _, f := range formats {
 		f.header = mergeHeader(f.header, "X-Upstream-Whole", "1")
 		f.header["X-Upstream-SSE"] = "1"

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"luthien.dev/gateway/internal/record"
@@ -124,69 +124,15 @@ func (t *eventTable) get(seq uint64) (*cpv1.StreamEvent, *upstreamEvent) {
 	return t.events[seq-1], t.bySeq[seq-1]
 }
 
-// policyStream is a stream policy call opened, with its start sent, while
-// the request goes upstream: opening it (the start carries the whole
-// request) then overlaps upstream's time to first byte instead of adding
-// to the client's.
-type policyStream struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	span   trace.Span // policy.stream: from opening to the end
-	done   chan struct{}
-	stream cpv1.PolicyService_StreamChunkPolicyClient
-	err    error
-}
-
-// openPolicyStream starts opening the stream policy call of c.
-func (p *Proxy) openPolicyStream(r *http.Request, c *call) *policyStream {
-	ps := &policyStream{done: make(chan struct{})}
-	ps.ctx, ps.cancel = context.WithCancel(r.Context())
-	ps.ctx, ps.span = p.span(ps.ctx, spanPolicyStream)
-	go func() {
-		defer close(ps.done)
-		defer func() {
-			if v := recover(); v != nil {
-				p.logPanic(ps.ctx, v, "call_id", c.id, "in", "opening the stream policy call")
-				ps.err = errRecovered
-			}
-		}()
-		ps.stream, ps.err = p.policies.StreamChunkPolicy(ps.ctx)
-		if ps.err == nil {
-			ps.err = ps.stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Start{Start: &cpv1.StreamStart{
-				CallId: c.id, Format: c.d.Format(), Request: c.body, Metadata: c.meta, PolicyRevision: c.revision}}})
-		}
-	}()
-	return ps
-}
-
-// wait returns the opened stream.
-func (ps *policyStream) wait() (cpv1.PolicyService_StreamChunkPolicyClient, error) {
-	<-ps.done
-	return ps.stream, ps.err
-}
-
-// close ends the call (a no-op for a nil stream): the policy sees it
-// cancelled when the response was not a stream after all.
-func (ps *policyStream) close() {
-	if ps != nil {
-		ps.cancel()
-		<-ps.done
-		ps.span.End()
-	}
-}
-
-// streamWithPolicy runs one streamed response through the stream policy
-// call ps, full duplex: upstream events are sent as they arrive while the
-// policy's outputs are written to the client as they come back.
-func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, ps *policyStream) {
-	ctx, cancel := ps.ctx, ps.cancel
+// streamWithPolicy runs one streamed response through the call's link,
+// full duplex: upstream events are sent as they arrive while the policy's
+// outputs are written to the client as they come back.
+func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response) {
+	_, span := p.span(r.Context(), spanPolicyStream)
+	// Ending the pump: the client went away, the policy ended the
+	// response, or its stream failed.
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	stream, err := ps.wait()
-	defer func() { endSpan(ps.span, err) }()
-	if err != nil {
-		p.policyFailed(w, r, c, "stream", err)
-		return
-	}
 	table := &eventTable{}
 	var wg sync.WaitGroup
 	var upstreamErr, pumpErr error
@@ -196,20 +142,21 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 		defer wg.Done()
 		defer func() {
 			// A panic here would end the process: it becomes the call's
-			// error, and cancelling ends the policy call being drained.
+			// error, and cancelling ends the link being drained.
 			if v := recover(); v != nil {
 				p.logPanic(ctx, v, "call_id", c.id, "in", "reading the upstream stream")
 				pumpErr = errRecovered
-				cancel()
+				c.link.cancel()
 			}
 		}()
-		upstreamFirst, upstreamErr = p.pumpUpstream(ctx, c, resp.Body, table, stream)
+		upstreamFirst, upstreamErr = p.pumpUpstream(ctx, r, c, resp.Body, table)
 	}()
 	sr := &streamRecord{}
 	tl := &c.trace.Timeline
 	tl.Begin(c.trace.Started)
 	cw := &clientWriter{w: w, upstream: resp.Header, enc: c.d.NewEncoder(c.req), table: table, rec: sr, tl: tl}
-	err = p.drainPolicy(stream, cw)
+	err := p.drainPolicy(c.link, cw)
+	endSpan(span, err)
 	cancel()
 	// Closing the body unblocks the upstream reader if it is mid-read.
 	_ = resp.Body.Close()
@@ -218,6 +165,9 @@ func (p *Proxy) streamWithPolicy(w http.ResponseWriter, r *http.Request, c *call
 	addAll(&sr.original, table.events)
 	tl.UpstreamFirstEvent(upstreamFirst)
 	defer sr.render(c)
+	if upstreamErr != nil {
+		c.end().UpstreamError = upstreamErr.Error()
+	}
 	switch {
 	case pumpErr != nil:
 		c.trace.Error = pumpErr.Error()
@@ -265,11 +215,13 @@ func upstreamBrokeOffText(err error) string {
 	return "upstream stream broke off: " + err.Error()
 }
 
-// pumpUpstream sends every upstream event to the policy stream, then the
-// end. It returns when the first upstream event arrived (zero: none did)
-// and the error that broke the upstream stream off, if any.
-func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table *eventTable,
-	stream cpv1.PolicyService_StreamChunkPolicyClient) (first time.Time, upstreamErr error) {
+// pumpUpstream sends upstream's events over the call's link, the events
+// of each upstream event in one message, then the stream's end. It
+// returns when the first upstream event arrived (zero: none did) and the
+// error that broke the upstream stream off, if any. When ctx ends because
+// the drain is over, it stops without the end; when the client went away,
+// with it.
+func (p *Proxy) pumpUpstream(ctx context.Context, r *http.Request, c *call, body io.Reader, table *eventTable) (first time.Time, upstreamErr error) {
 	dec := c.d.NewDecoder()
 	rd := sse.NewReader(body)
 	end := &cpv1.StreamEnd{}
@@ -293,29 +245,47 @@ func (p *Proxy) pumpUpstream(ctx context.Context, c *call, body io.Reader, table
 			evs = []*cpv1.StreamEvent{{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{Type: "sse.unparsed", Json: raw}}}}
 		}
 		table.add(raw, evs)
-		for _, e := range evs {
-			if err := stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_Event{Event: e}}); err != nil {
-				return first, nil
-			}
+		if len(evs) == 0 {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		// Only the drain receives: an ended stream's status reaches it.
+		if err := c.link.stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_Events{Events: &cpv1.CallEvents{Events: evs}}}); err != nil {
+			return first, nil
 		}
 	}
 	if ctx.Err() != nil {
-		return first, nil
+		if r.Context().Err() == nil {
+			return first, nil // the drain is over: the stream's end came
+		}
+		// The client went away: the policy still closes its stream, so
+		// that the call ends, and is recorded, as any other.
+		end.UpstreamError = errClientGone
 	}
-	_ = stream.Send(&cpv1.StreamChunkPolicyRequest{Msg: &cpv1.StreamChunkPolicyRequest_End{End: end}})
-	_ = stream.CloseSend()
+	_ = c.link.stream.Send(&cpv1.CallRequest{Msg: &cpv1.CallRequest_StreamEnd{StreamEnd: end}})
 	return first, upstreamErr
 }
 
-// drainPolicy writes the policy's outputs until it closes the stream.
-func (p *Proxy) drainPolicy(stream cpv1.PolicyService_StreamChunkPolicyClient, cw *clientWriter) error {
+// errClientGone closes the policy's stream of a client that went away.
+const errClientGone = "the client went away"
+
+// drainPolicy writes the policy's outputs until a batch ends the stream.
+// The client going away does not cancel the call: the pump closes the
+// policy's stream instead, and the call ends with its record.
+func (p *Proxy) drainPolicy(l *link, cw *clientWriter) error {
 	for {
-		resp, err := stream.Recv()
+		msg, err := l.recv(nil, false)
 		if errors.Is(err, io.EOF) {
-			return cw.finish()
+			return status.Error(codes.Internal, "the control plane ended the call before the stream")
 		}
 		if err != nil {
 			return err
+		}
+		resp := msg.GetOutputs()
+		if resp == nil {
+			return status.Error(codes.Internal, "the control plane answered no outputs")
 		}
 		for _, out := range resp.GetOutputs() {
 			if err := cw.output(out); err != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"time"
 
@@ -12,15 +13,24 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// Recorder takes the record of each finished call (off the request path).
+// Recorder takes each finished call with the link to end it through
+// (record.Recorder: off the request path).
 type Recorder interface {
-	Submit(c *record.Call)
+	Submit(c *record.Call, end record.Ender)
 }
 
-// nopRecorder records nothing.
+// nopRecorder ends each call without its record.
 type nopRecorder struct{}
 
-func (nopRecorder) Submit(*record.Call) {}
+func (nopRecorder) Submit(_ *record.Call, end record.Ender) { _ = end.End(nil) }
+
+// noLink stands for the link of a call that has none: its stream never
+// opened, so its record cannot reach the control plane.
+type noLink struct{}
+
+func (noLink) End(*cpv1.CallRecord) error { return errNoLink }
+
+var errNoLink = errors.New("the call has no stream to the control plane")
 
 // traceWriter notes the status answered and when the first byte went out.
 type traceWriter struct {
@@ -49,18 +59,26 @@ func (t *traceWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush.
 func (t *traceWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
-// finishTrace completes a call's record and hands it to the recorder.
+// finishTrace completes a call's record and hands it to the recorder,
+// which ends the call's link with it.
 func (p *Proxy) finishTrace(c *call, tw *traceWriter) {
 	t := c.trace
 	t.Finished = time.Now()
 	t.Status = tw.status
 	t.FirstByte = tw.firstByte
-	t.RequestFinal = c.body
 	if t.Status >= 400 && t.Error == "" {
 		t.Error = "HTTP " + http.StatusText(t.Status)
 	}
 	p.finishCall(c) // before the recorder owns the record
-	p.rec.Submit(t)
+	if c.link == nil {
+		p.rec.Submit(t, noLink{})
+		return
+	}
+	if c.wantsResponse && !t.Intervened && t.Error == "" {
+		// Upstream's response as the client got it, for the cache.
+		c.link.end.Response = t.FinalMessage
+	}
+	p.rec.Submit(t, c.link)
 }
 
 // capture keeps a copy of what is relayed, for the record.

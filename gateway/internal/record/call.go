@@ -31,37 +31,32 @@ type Call struct {
 	FirstByte time.Time
 	Finished  time.Time
 
-	// Bodies as JSON in the client's format; nil when there was none.
-	RequestReceived  []byte
-	RequestFinal     []byte
+	// Response bodies as JSON in the client's format; nil when there was
+	// none. The request is not here: the control plane's session of the
+	// call records it.
 	ResponseOriginal []byte
 	ResponseFinal    []byte
 	// FinalMessage is the response sent to the client in canonical form,
 	// for successful calls.
 	FinalMessage *cpv1.Message
-	// CacheFillToken is the control plane's cache-fill token for the
-	// call, sent back with the record. Only a record with one carries the
-	// request as sent upstream (final_request): it is the cache key.
-	CacheFillToken string
 	// Timeline is what a streamed response wrote to the client, and when;
 	// recorded as the stream.timeline event.
 	Timeline Timeline
 
 	// Set by the recorder when it truncated bodies (see limit): what the
 	// whole bodies said.
-	trimmed                   bool
-	requestSame, responseSame bool
-	usage                     *cpv1.Usage
-	cacheKey                  []byte // the whole request as sent upstream, with a token
+	trimmed      bool
+	responseSame bool
+	usage        *cpv1.Usage
 	// weight is what the call counts against the queue's byte budget.
 	weight int64
 }
 
-// Record converts the call into the contract's record. Its events:
-// request.received, request.final, response.original, response.final (the
-// bodies; a final one equal to its original is left out and flagged),
-// error ({"message", "status"}) and, for a response streamed to the
-// client, stream.timeline (see Timeline).
+// Record converts the call into the contract's record, which the control
+// plane's session of the call completes with the request. Its events:
+// response.original, response.final (the bodies; a final one equal to its
+// original is left out and flagged), error ({"message", "status"}) and,
+// for a response streamed to the client, stream.timeline (see Timeline).
 func (c *Call) Record() *cpv1.CallRecord {
 	s := &cpv1.CallSummary{
 		CallId: c.ID, SessionId: c.SessionID, UserId: c.UserID, Model: c.Model, Format: c.Format,
@@ -74,20 +69,13 @@ func (c *Call) Record() *cpv1.CallRecord {
 		s.TtftMs = ms(c.FirstByte.Sub(c.Started))
 	}
 	repairStrings(s)
-	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage, CacheFillToken: c.CacheFillToken}
-	if c.CacheFillToken != "" {
-		rec.FinalRequest = c.RequestFinal
-	}
+	rec := &cpv1.CallRecord{Summary: s, FinalResponse: c.FinalMessage}
 	// A body no policy changed crosses the wire once: the control plane
 	// records its final event from the original.
 	if c.trimmed {
-		rec.RequestUnchanged, rec.ResponseUnchanged = c.requestSame, c.responseSame
+		rec.ResponseUnchanged = c.responseSame
 		s.Usage = c.usage
-		if c.cacheKey != nil {
-			rec.FinalRequest = c.cacheKey
-		}
 	} else {
-		rec.RequestUnchanged = c.RequestReceived != nil && bytes.Equal(c.RequestReceived, c.RequestFinal)
 		rec.ResponseUnchanged = c.ResponseOriginal != nil && bytes.Equal(c.ResponseOriginal, c.ResponseFinal)
 	}
 	add := func(typ string, at time.Time, body []byte) {
@@ -96,10 +84,6 @@ func (c *Call) Record() *cpv1.CallRecord {
 		}
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: s.CallId, SessionId: s.SessionId, EventType: typ,
 			Time: timestamppb.New(at), PayloadJson: body})
-	}
-	add("request.received", c.Started, c.RequestReceived)
-	if !rec.RequestUnchanged {
-		add("request.final", c.Started, c.RequestFinal)
 	}
 	add("response.original", c.Finished, c.ResponseOriginal)
 	if !rec.ResponseUnchanged {

@@ -13,10 +13,6 @@ import (
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// gatewayMessageLimit is the gateway's gRPC message limit
-// (app.MaxMessageBytes).
-const gatewayMessageLimit = 64 << 20
-
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // chatBody is a chat request of exactly n bytes.
@@ -28,11 +24,11 @@ func chatBody(n int) []byte {
 
 var smallBody = chatBody(200)
 
-// newCall is a finished call whose bodies no policy changed.
-func newCall(id string, req, resp []byte) *Call {
+// newCall is a finished call whose response no policy changed.
+func newCall(id string, resp []byte) *Call {
 	now := time.Now()
 	return &Call{ID: id, Format: cpv1.ClientFormat_CLIENT_FORMAT_OPENAI_CHAT, Status: 200, Started: now, Finished: now,
-		RequestReceived: req, RequestFinal: req, ResponseOriginal: resp, ResponseFinal: resp}
+		ResponseOriginal: resp, ResponseFinal: resp}
 }
 
 // waitFor polls cond for up to 20 seconds.
@@ -48,12 +44,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // stall holds the sink's gate and submits a first call, waiting until the
-// recorder is sending it: the calls submitted next wait in the queue.
-// release opens the gate.
+// recorder is ending it: the calls submitted next wait (with one worker,
+// in the queue). release opens the gate.
 func stall(t *testing.T, s *sink, r *Recorder) (release func()) {
 	t.Helper()
 	s.gate.Lock()
-	r.Submit(newCall("first", smallBody, smallBody))
+	r.Submit(newCall("first", smallBody), s.end())
 	select {
 	case <-s.arrived:
 	case <-time.After(10 * time.Second):
@@ -71,30 +67,30 @@ func closeRecorder(t *testing.T, r *Recorder) {
 }
 
 // Twenty 5 MB calls and six of 10 MiB, queued together behind a slow
-// control plane, reach it whole with the default options, and so does a
-// call after them: no batch exceeds the gRPC message limit, nothing is
-// dropped.
+// control plane, reach it (truncated) with the default options, and so
+// does a call after them: nothing is dropped.
 func TestLargeCallsNeverStopRecording(t *testing.T) {
-	s, client := serveSink(t, gatewayMessageLimit)
-	r := New(client, quiet(), Options{})
+	s := newSink()
+	r := New(quiet(), Options{})
 	release := stall(t, s, r)
 	want := []string{"first"}
 	five, ten := chatBody(5_000_000), chatBody(10<<20-1024)
 	for i := range 20 {
 		want = append(want, fmt.Sprint("five-", i))
-		r.Submit(newCall(want[len(want)-1], five, smallBody))
+		r.Submit(newCall(want[len(want)-1], five), s.end())
 	}
 	for i := range 6 {
 		want = append(want, fmt.Sprint("ten-", i))
-		r.Submit(newCall(want[len(want)-1], ten, smallBody))
+		r.Submit(newCall(want[len(want)-1], ten), s.end())
 	}
 	release()
-	r.Submit(newCall("after", smallBody, smallBody))
+	r.Submit(newCall("after", smallBody), s.end())
 	want = append(want, "after")
 	waitFor(t, "every call sent or dropped", func() bool { return r.Sent()+r.Dropped() >= int64(len(want)) })
-	if r.Dropped() != 0 || r.Sent() != int64(len(want)) {
-		t.Errorf("sent %d, dropped %d of %d calls", r.Sent(), r.Dropped(), len(want))
+	if r.Dropped() != 0 || r.Sent() != int64(len(want)) || s.ended() != 0 {
+		t.Errorf("sent %d, dropped %d of %d calls; %d ended without a record", r.Sent(), r.Dropped(), len(want), s.ended())
 	}
+	slices.Sort(want)
 	if got := s.received(); !slices.Equal(got, want) {
 		t.Errorf("received %d calls %v, want %v", len(got), got, want)
 	}
@@ -104,33 +100,30 @@ func TestLargeCallsNeverStopRecording(t *testing.T) {
 // A body over the bound reaches the control plane as the truncation
 // marker; what the whole bodies said (unchanged, usage) survives.
 func TestSubmitTruncatesBodies(t *testing.T) {
-	s, client := serveSink(t, gatewayMessageLimit)
-	r := New(client, quiet(), Options{})
-	req := chatBody(3 << 20)
+	s := newSink()
+	r := New(quiet(), Options{})
 	resp := chatBody(2 << 20)
 	changed := []byte(strings.ToUpper(string(resp)))
-	c := newCall("big", req, resp)
+	c := newCall("big", resp)
 	c.ResponseFinal = changed
 	c.FinalMessage = &cpv1.Message{Usage: &cpv1.Usage{InputTokens: 7},
 		Content: []*cpv1.ContentBlock{{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: string(changed)}}}}}
-	c.CacheFillToken = "token"
-	r.Submit(c)
+	r.Submit(c, s.end())
 	closeRecorder(t, r)
 	rec := s.record("big")
 	if rec == nil {
 		t.Fatal("the call was not recorded")
 	}
-	if !rec.GetRequestUnchanged() || rec.GetResponseUnchanged() {
-		t.Errorf("request unchanged %v, response unchanged %v; want true, false", rec.GetRequestUnchanged(), rec.GetResponseUnchanged())
+	if rec.GetResponseUnchanged() {
+		t.Error("response unchanged, want changed")
 	}
 	if rec.GetSummary().GetUsage().GetInputTokens() != 7 {
 		t.Errorf("usage %v", rec.GetSummary().GetUsage())
 	}
-	if rec.GetFinalResponse() != nil || rec.GetCacheFillToken() != "" || rec.GetFinalRequest() != nil {
-		t.Errorf("a response not kept whole is offered to the cache: final response %v, token %q, final request of %d bytes",
-			rec.GetFinalResponse() != nil, rec.GetCacheFillToken(), len(rec.GetFinalRequest()))
+	if rec.GetFinalResponse() != nil {
+		t.Error("a canonical response larger than the bound was kept")
 	}
-	whole := map[string][]byte{"request.received": req, "response.original": resp, "response.final": changed}
+	whole := map[string][]byte{"response.original": resp, "response.final": changed}
 	for _, ev := range rec.GetEvents() {
 		body, ok := whole[ev.GetEventType()]
 		if !ok {
@@ -175,19 +168,55 @@ func checkMarker(t *testing.T, payload, body []byte, maxBytes int) {
 // UTF-8, from a client's header) is repaired, and never holds up the calls
 // after it.
 func TestInvalidUTF8NeverStopsRecording(t *testing.T) {
-	s, client := serveSink(t, gatewayMessageLimit)
-	r := New(client, quiet(), Options{})
-	bad := newCall("bad", smallBody, smallBody)
+	s := newSink()
+	r := New(quiet(), Options{})
+	bad := newCall("bad", smallBody)
 	bad.SessionID = "s\xff\xfe"
 	bad.Error = "upstream said \xc3"
-	r.Submit(bad)
-	r.Submit(newCall("after", smallBody, smallBody))
+	r.Submit(bad, s.end())
+	r.Submit(newCall("after", smallBody), s.end())
 	waitFor(t, "both calls sent or dropped", func() bool { return r.Sent()+r.Dropped() >= 2 })
-	if got := s.received(); !slices.Equal(got, []string{"bad", "after"}) {
+	if got := s.received(); !slices.Equal(got, []string{"after", "bad"}) {
 		t.Fatalf("received %v", got)
 	}
 	if sid := s.record("bad").GetSummary().GetSessionId(); sid != "s\uFFFD" {
 		t.Errorf("session id %q", sid)
 	}
 	closeRecorder(t, r)
+}
+
+// A record whose link broke is counted as dropped, never as sent; a
+// recorder closed with no time left ends the calls still queued without
+// their records, and counts them.
+func TestFailedAndAbandonedEndsCounted(t *testing.T) {
+	s := newSink()
+	s.fail = true
+	r := New(quiet(), Options{Workers: 1})
+	for i := range 3 {
+		r.Submit(newCall(fmt.Sprint("c", i), smallBody), s.end())
+	}
+	waitFor(t, "every call ended", func() bool { return r.Sent()+r.Dropped() == 3 })
+	if r.Sent() != 0 || r.Dropped() != 3 {
+		t.Errorf("sent %d, dropped %d of 3 calls whose link broke", r.Sent(), r.Dropped())
+	}
+
+	s = newSink()
+	r = New(quiet(), Options{Workers: 1})
+	release := stall(t, s, r)
+	for i := range 5 {
+		r.Submit(newCall(fmt.Sprint("q", i), smallBody), s.end())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { r.Close(ctx); close(done) }()
+	time.Sleep(20 * time.Millisecond)
+	release()
+	<-done
+	if got := s.received(); !slices.Equal(got, []string{"first"}) {
+		t.Errorf("received %v, want only the call being ended when Close gave up", got)
+	}
+	if s.ended() != 5 || r.Dropped() != 5 || r.Sent() != 1 {
+		t.Errorf("%d calls ended without a record, %d dropped, %d sent; want 5, 5, 1", s.ended(), r.Dropped(), r.Sent())
+	}
 }

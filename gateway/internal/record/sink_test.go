@@ -1,57 +1,73 @@
 package record
 
 import (
-	"context"
-	"net"
+	"errors"
+	"slices"
 	"sync"
-	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 )
 
-// sink is the record service end of the contract, served over a real gRPC
-// stack on bufconn: it keeps the call ids and message sizes of what it
-// accepts. Its gRPC message limit is real, so a batch over it fails as it
-// does against the control plane.
+// sink ends calls as the control plane's side of their links would: it
+// keeps each record it is sent after a trip through protobuf's wire
+// format, so a record that cannot be marshalled fails as it would on a
+// link, and counts the calls ended without one.
 type sink struct {
-	cpv1.UnimplementedRecordServiceServer
-
-	mu      sync.Mutex
-	recs    []*cpv1.CallRecord
-	batches []int // calls per accepted batch
-	sizes   []int // accepted request sizes, in bytes
-	// gate, while held, makes RecordCalls wait; arrived gets a token
-	// when a RecordCalls arrives, before the gate.
+	mu   sync.Mutex
+	recs []*cpv1.CallRecord
+	bare int // calls ended without their record
+	// gate, while held, makes an end with a record wait; arrived gets a
+	// token when one arrives, before the gate.
 	gate    sync.RWMutex
 	arrived chan struct{}
-	// discard: keep nothing (benchmarks).
-	discard bool
+	// discard: keep nothing (benchmarks); fail: refuse every record.
+	discard, fail bool
 }
 
-func (s *sink) RecordCalls(ctx context.Context, req *cpv1.RecordCallsRequest) (*cpv1.RecordCallsResponse, error) {
+func newSink() *sink { return &sink{arrived: make(chan struct{}, 1)} }
+
+// end is the link of one call ending at s.
+func (s *sink) end() Ender { return sinkEnd{s} }
+
+type sinkEnd struct{ s *sink }
+
+func (e sinkEnd) End(rec *cpv1.CallRecord) error {
+	s := e.s
+	if rec == nil {
+		s.mu.Lock()
+		s.bare++
+		s.mu.Unlock()
+		return nil
+	}
 	select {
 	case s.arrived <- struct{}{}:
 	default:
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
+	if s.fail {
+		return errors.New("the link broke")
+	}
+	wire, err := proto.Marshal(rec)
+	if err != nil {
+		return err
+	}
 	if s.discard {
-		return &cpv1.RecordCallsResponse{Accepted: int32(len(req.GetCalls()))}, nil
+		return nil
+	}
+	got := &cpv1.CallRecord{}
+	if err := proto.Unmarshal(wire, got); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.recs = append(s.recs, req.GetCalls()...)
-	s.batches = append(s.batches, len(req.GetCalls()))
-	s.sizes = append(s.sizes, proto.Size(req))
-	return &cpv1.RecordCallsResponse{Accepted: int32(len(req.GetCalls()))}, nil
+	s.recs = append(s.recs, got)
+	return nil
 }
 
-// received returns the call ids accepted so far.
+// received returns the call ids of the records received so far, sorted.
 func (s *sink) received() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -59,10 +75,18 @@ func (s *sink) received() []string {
 	for i, rec := range s.recs {
 		ids[i] = rec.GetSummary().GetCallId()
 	}
+	slices.Sort(ids)
 	return ids
 }
 
-// record returns the accepted record of a call, or nil.
+// ended returns how many calls were ended without their record.
+func (s *sink) ended() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bare
+}
+
+// record returns the received record of a call, or nil.
 func (s *sink) record(id string) *cpv1.CallRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,32 +96,4 @@ func (s *sink) record(id string) *cpv1.CallRecord {
 		}
 	}
 	return nil
-}
-
-// batchSizes returns the calls and the bytes of every accepted batch.
-func (s *sink) batchSizes() (calls, sizes []int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]int(nil), s.batches...), append([]int(nil), s.sizes...)
-}
-
-// serveSink starts a sink accepting messages of up to maxMsg bytes and
-// returns it with a client sending messages of any size (the server's
-// limit is the one that applies).
-func serveSink(tb testing.TB, maxMsg int) (*sink, cpv1.RecordServiceClient) {
-	tb.Helper()
-	s := &sink{arrived: make(chan struct{}, 1)}
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
-	cpv1.RegisterRecordServiceServer(gs, s)
-	go func() { _ = gs.Serve(lis) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(1<<30)),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = conn.Close(); gs.Stop() })
-	return s, cpv1.NewRecordServiceClient(conn)
 }

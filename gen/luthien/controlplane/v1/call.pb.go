@@ -197,6 +197,7 @@ type CallRequest struct {
 	//	*CallRequest_Response
 	//	*CallRequest_Events
 	//	*CallRequest_End
+	//	*CallRequest_StreamEnd
 	Msg           isCallRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -275,6 +276,15 @@ func (x *CallRequest) GetEnd() *CallEnd {
 	return nil
 }
 
+func (x *CallRequest) GetStreamEnd() *StreamEnd {
+	if x != nil {
+		if x, ok := x.Msg.(*CallRequest_StreamEnd); ok {
+			return x.StreamEnd
+		}
+	}
+	return nil
+}
+
 type isCallRequest_Msg interface {
 	isCallRequest_Msg()
 }
@@ -300,6 +310,16 @@ type CallRequest_End struct {
 	End *CallEnd `protobuf:"bytes,4,opt,name=end,proto3,oneof"`
 }
 
+type CallRequest_StreamEnd struct {
+	// The upstream stream ended, whole or broken off (INSPECT_STREAM): the
+	// control plane runs the policy's end and answers its last outputs,
+	// the last batch with end_stream set (also when it holds none). Not
+	// sent once a batch with end_stream came: the policy ended the
+	// response early. The gateway sends end once the client has its
+	// answer.
+	StreamEnd *StreamEnd `protobuf:"bytes,5,opt,name=stream_end,json=streamEnd,proto3,oneof"`
+}
+
 func (*CallRequest_Start) isCallRequest_Msg() {}
 
 func (*CallRequest_Response) isCallRequest_Msg() {}
@@ -307,6 +327,8 @@ func (*CallRequest_Response) isCallRequest_Msg() {}
 func (*CallRequest_Events) isCallRequest_Msg() {}
 
 func (*CallRequest_End) isCallRequest_Msg() {}
+
+func (*CallRequest_StreamEnd) isCallRequest_Msg() {}
 
 // Opens the call.
 type CallStart struct {
@@ -450,6 +472,9 @@ type CallDecision struct {
 	// Set on a continue with INSPECT_NONE whose response the control plane
 	// would cache: the gateway then sends upstream's response in end.
 	WantsResponse bool `protobuf:"varint,5,opt,name=wants_response,json=wantsResponse,proto3" json:"wants_response,omitempty"`
+	// Set on a respond that is the response cache's answer: the call is a
+	// cache hit, not a policy's intervention.
+	Cached        bool `protobuf:"varint,6,opt,name=cached,proto3" json:"cached,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +557,13 @@ func (x *CallDecision) GetWantsResponse() bool {
 	return false
 }
 
+func (x *CallDecision) GetCached() bool {
+	if x != nil {
+		return x.Cached
+	}
+	return false
+}
+
 type isCallDecision_Outcome interface {
 	isCallDecision_Outcome()
 }
@@ -565,7 +597,16 @@ type CallEnd struct {
 	// Upstream's complete response in canonical form, sent only when the
 	// decision inspected nothing (the control plane has seen it otherwise),
 	// and only when the control plane may cache it (CallDecision.wants_response).
-	Response      *Message `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
+	Response *Message `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
+	// The gateway's record of the call: its summary (status, timings, error,
+	// usage), the response bodies as the client and upstream exchanged them
+	// (response.original, response.final), the error and the stream's
+	// timeline. It never carries the request: the session has it from start
+	// (request.received) and from its decision (request.final), and sets
+	// the policy revision and the cache hit itself. Absent when the gateway
+	// could not keep it (counted there as a dropped record); the session then
+	// records nothing, and still caches the response.
+	Record        *CallRecord `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -621,6 +662,13 @@ func (x *CallEnd) GetResponse() *Message {
 	return nil
 }
 
+func (x *CallEnd) GetRecord() *CallRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
 type CallResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -629,6 +677,7 @@ type CallResponse struct {
 	//	*CallResponse_Response
 	//	*CallResponse_Outputs
 	//	*CallResponse_Done
+	//	*CallResponse_Failure
 	Msg           isCallResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -707,6 +756,15 @@ func (x *CallResponse) GetDone() *CallDone {
 	return nil
 }
 
+func (x *CallResponse) GetFailure() *CallFailure {
+	if x != nil {
+		if x, ok := x.Msg.(*CallResponse_Failure); ok {
+			return x.Failure
+		}
+	}
+	return nil
+}
+
 type isCallResponse_Msg interface {
 	isCallResponse_Msg()
 }
@@ -731,6 +789,16 @@ type CallResponse_Done struct {
 	Done *CallDone `protobuf:"bytes,4,opt,name=done,proto3,oneof"`
 }
 
+type CallResponse_Failure struct {
+	// The policy failed, in place of the decision, the final response or
+	// outputs. The gateway fails closed (an error to the client, or one
+	// closing its stream) and ends the call as usual, with its record, so
+	// that the failed call is recorded too. The control plane then ignores
+	// a response, events or stream_end already under way, and answers
+	// nothing more until done.
+	Failure *CallFailure `protobuf:"bytes,5,opt,name=failure,proto3,oneof"`
+}
+
 func (*CallResponse_Decision) isCallResponse_Msg() {}
 
 func (*CallResponse_Response) isCallResponse_Msg() {}
@@ -738,6 +806,54 @@ func (*CallResponse_Response) isCallResponse_Msg() {}
 func (*CallResponse_Outputs) isCallResponse_Msg() {}
 
 func (*CallResponse_Done) isCallResponse_Msg() {}
+
+func (*CallResponse_Failure) isCallResponse_Msg() {}
+
+type CallFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What failed, for the client's error and the record: the policy, the
+	// phase and the policy's own message.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallFailure) Reset() {
+	*x = CallFailure{}
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallFailure) ProtoMessage() {}
+
+func (x *CallFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallFailure.ProtoReflect.Descriptor instead.
+func (*CallFailure) Descriptor() ([]byte, []int) {
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CallFailure) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
 
 type CallDone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -747,7 +863,7 @@ type CallDone struct {
 
 func (x *CallDone) Reset() {
 	*x = CallDone{}
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +875,7 @@ func (x *CallDone) String() string {
 func (*CallDone) ProtoMessage() {}
 
 func (x *CallDone) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[8]
+	mi := &file_luthien_controlplane_v1_call_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,25 +888,27 @@ func (x *CallDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDone.ProtoReflect.Descriptor instead.
 func (*CallDone) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{8}
+	return file_luthien_controlplane_v1_call_proto_rawDescGZIP(), []int{9}
 }
 
 var File_luthien_controlplane_v1_call_proto protoreflect.FileDescriptor
 
 const file_luthien_controlplane_v1_call_proto_rawDesc = "" +
 	"\n" +
-	"\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\x18\n" +
+	"\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a%luthien/controlplane/v1/history.proto\x1a$luthien/controlplane/v1/policy.proto\"\x18\n" +
 	"\x16WatchProcessingRequest\"\x8e\x01\n" +
 	"\x17WatchProcessingResponse\x12'\n" +
 	"\x0fpolicy_revision\x18\x01 \x01(\tR\x0epolicyRevision\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\bR\arequest\x12\x1a\n" +
 	"\bresponse\x18\x03 \x01(\bR\bresponse\x12\x14\n" +
-	"\x05cache\x18\x04 \x01(\bR\x05cache\"\x85\x02\n" +
+	"\x05cache\x18\x04 \x01(\bR\x05cache\"\xca\x02\n" +
 	"\vCallRequest\x12:\n" +
 	"\x05start\x18\x01 \x01(\v2\".luthien.controlplane.v1.CallStartH\x00R\x05start\x12>\n" +
 	"\bresponse\x18\x02 \x01(\v2 .luthien.controlplane.v1.MessageH\x00R\bresponse\x12=\n" +
 	"\x06events\x18\x03 \x01(\v2#.luthien.controlplane.v1.CallEventsH\x00R\x06events\x124\n" +
-	"\x03end\x18\x04 \x01(\v2 .luthien.controlplane.v1.CallEndH\x00R\x03endB\x05\n" +
+	"\x03end\x18\x04 \x01(\v2 .luthien.controlplane.v1.CallEndH\x00R\x03end\x12C\n" +
+	"\n" +
+	"stream_end\x18\x05 \x01(\v2\".luthien.controlplane.v1.StreamEndH\x00R\tstreamEndB\x05\n" +
 	"\x03msg\"\xd5\x01\n" +
 	"\tCallStart\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12=\n" +
@@ -800,25 +918,30 @@ const file_luthien_controlplane_v1_call_proto_rawDesc = "" +
 	"\x06stream\x18\x05 \x01(\bR\x06stream\"J\n" +
 	"\n" +
 	"CallEvents\x12<\n" +
-	"\x06events\x18\x01 \x03(\v2$.luthien.controlplane.v1.StreamEventR\x06events\"\xb6\x02\n" +
+	"\x06events\x18\x01 \x03(\v2$.luthien.controlplane.v1.StreamEventR\x06events\"\xce\x02\n" +
 	"\fCallDecision\x12?\n" +
 	"\bcontinue\x18\x01 \x01(\v2!.luthien.controlplane.v1.ContinueH\x00R\bcontinue\x12<\n" +
 	"\arespond\x18\x02 \x01(\v2 .luthien.controlplane.v1.RespondH\x00R\arespond\x129\n" +
 	"\x06reject\x18\x03 \x01(\v2\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12:\n" +
 	"\ainspect\x18\x04 \x01(\x0e2 .luthien.controlplane.v1.InspectR\ainspect\x12%\n" +
-	"\x0ewants_response\x18\x05 \x01(\bR\rwantsResponseB\t\n" +
-	"\aoutcome\"\x8f\x01\n" +
+	"\x0ewants_response\x18\x05 \x01(\bR\rwantsResponse\x12\x16\n" +
+	"\x06cached\x18\x06 \x01(\bR\x06cachedB\t\n" +
+	"\aoutcome\"\xcc\x01\n" +
 	"\aCallEnd\x12\x1f\n" +
 	"\vhttp_status\x18\x01 \x01(\x05R\n" +
 	"httpStatus\x12%\n" +
 	"\x0eupstream_error\x18\x02 \x01(\tR\rupstreamError\x12<\n" +
-	"\bresponse\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\bresponse\"\xb7\x02\n" +
+	"\bresponse\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\bresponse\x12;\n" +
+	"\x06record\x18\x04 \x01(\v2#.luthien.controlplane.v1.CallRecordR\x06record\"\xf9\x02\n" +
 	"\fCallResponse\x12C\n" +
 	"\bdecision\x18\x01 \x01(\v2%.luthien.controlplane.v1.CallDecisionH\x00R\bdecision\x12R\n" +
 	"\bresponse\x18\x02 \x01(\v24.luthien.controlplane.v1.ApplyResponsePolicyResponseH\x00R\bresponse\x12N\n" +
 	"\aoutputs\x18\x03 \x01(\v22.luthien.controlplane.v1.StreamChunkPolicyResponseH\x00R\aoutputs\x127\n" +
-	"\x04done\x18\x04 \x01(\v2!.luthien.controlplane.v1.CallDoneH\x00R\x04doneB\x05\n" +
-	"\x03msg\"\n" +
+	"\x04done\x18\x04 \x01(\v2!.luthien.controlplane.v1.CallDoneH\x00R\x04done\x12@\n" +
+	"\afailure\x18\x05 \x01(\v2$.luthien.controlplane.v1.CallFailureH\x00R\afailureB\x05\n" +
+	"\x03msg\"'\n" +
+	"\vCallFailure\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\n" +
 	"\n" +
 	"\bCallDone*^\n" +
 	"\aInspect\x12\x17\n" +
@@ -843,7 +966,7 @@ func file_luthien_controlplane_v1_call_proto_rawDescGZIP() []byte {
 }
 
 var file_luthien_controlplane_v1_call_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_luthien_controlplane_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_luthien_controlplane_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_luthien_controlplane_v1_call_proto_goTypes = []any{
 	(Inspect)(0),                        // 0: luthien.controlplane.v1.Inspect
 	(*WatchProcessingRequest)(nil),      // 1: luthien.controlplane.v1.WatchProcessingRequest
@@ -854,43 +977,49 @@ var file_luthien_controlplane_v1_call_proto_goTypes = []any{
 	(*CallDecision)(nil),                // 6: luthien.controlplane.v1.CallDecision
 	(*CallEnd)(nil),                     // 7: luthien.controlplane.v1.CallEnd
 	(*CallResponse)(nil),                // 8: luthien.controlplane.v1.CallResponse
-	(*CallDone)(nil),                    // 9: luthien.controlplane.v1.CallDone
-	(*Message)(nil),                     // 10: luthien.controlplane.v1.Message
-	(ClientFormat)(0),                   // 11: luthien.controlplane.v1.ClientFormat
-	(*RequestMetadata)(nil),             // 12: luthien.controlplane.v1.RequestMetadata
-	(*StreamEvent)(nil),                 // 13: luthien.controlplane.v1.StreamEvent
-	(*Continue)(nil),                    // 14: luthien.controlplane.v1.Continue
-	(*Respond)(nil),                     // 15: luthien.controlplane.v1.Respond
-	(*Reject)(nil),                      // 16: luthien.controlplane.v1.Reject
-	(*ApplyResponsePolicyResponse)(nil), // 17: luthien.controlplane.v1.ApplyResponsePolicyResponse
-	(*StreamChunkPolicyResponse)(nil),   // 18: luthien.controlplane.v1.StreamChunkPolicyResponse
+	(*CallFailure)(nil),                 // 9: luthien.controlplane.v1.CallFailure
+	(*CallDone)(nil),                    // 10: luthien.controlplane.v1.CallDone
+	(*Message)(nil),                     // 11: luthien.controlplane.v1.Message
+	(*StreamEnd)(nil),                   // 12: luthien.controlplane.v1.StreamEnd
+	(ClientFormat)(0),                   // 13: luthien.controlplane.v1.ClientFormat
+	(*RequestMetadata)(nil),             // 14: luthien.controlplane.v1.RequestMetadata
+	(*StreamEvent)(nil),                 // 15: luthien.controlplane.v1.StreamEvent
+	(*Continue)(nil),                    // 16: luthien.controlplane.v1.Continue
+	(*Respond)(nil),                     // 17: luthien.controlplane.v1.Respond
+	(*Reject)(nil),                      // 18: luthien.controlplane.v1.Reject
+	(*CallRecord)(nil),                  // 19: luthien.controlplane.v1.CallRecord
+	(*ApplyResponsePolicyResponse)(nil), // 20: luthien.controlplane.v1.ApplyResponsePolicyResponse
+	(*StreamChunkPolicyResponse)(nil),   // 21: luthien.controlplane.v1.StreamChunkPolicyResponse
 }
 var file_luthien_controlplane_v1_call_proto_depIdxs = []int32{
 	4,  // 0: luthien.controlplane.v1.CallRequest.start:type_name -> luthien.controlplane.v1.CallStart
-	10, // 1: luthien.controlplane.v1.CallRequest.response:type_name -> luthien.controlplane.v1.Message
+	11, // 1: luthien.controlplane.v1.CallRequest.response:type_name -> luthien.controlplane.v1.Message
 	5,  // 2: luthien.controlplane.v1.CallRequest.events:type_name -> luthien.controlplane.v1.CallEvents
 	7,  // 3: luthien.controlplane.v1.CallRequest.end:type_name -> luthien.controlplane.v1.CallEnd
-	11, // 4: luthien.controlplane.v1.CallStart.format:type_name -> luthien.controlplane.v1.ClientFormat
-	12, // 5: luthien.controlplane.v1.CallStart.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
-	13, // 6: luthien.controlplane.v1.CallEvents.events:type_name -> luthien.controlplane.v1.StreamEvent
-	14, // 7: luthien.controlplane.v1.CallDecision.continue:type_name -> luthien.controlplane.v1.Continue
-	15, // 8: luthien.controlplane.v1.CallDecision.respond:type_name -> luthien.controlplane.v1.Respond
-	16, // 9: luthien.controlplane.v1.CallDecision.reject:type_name -> luthien.controlplane.v1.Reject
-	0,  // 10: luthien.controlplane.v1.CallDecision.inspect:type_name -> luthien.controlplane.v1.Inspect
-	10, // 11: luthien.controlplane.v1.CallEnd.response:type_name -> luthien.controlplane.v1.Message
-	6,  // 12: luthien.controlplane.v1.CallResponse.decision:type_name -> luthien.controlplane.v1.CallDecision
-	17, // 13: luthien.controlplane.v1.CallResponse.response:type_name -> luthien.controlplane.v1.ApplyResponsePolicyResponse
-	18, // 14: luthien.controlplane.v1.CallResponse.outputs:type_name -> luthien.controlplane.v1.StreamChunkPolicyResponse
-	9,  // 15: luthien.controlplane.v1.CallResponse.done:type_name -> luthien.controlplane.v1.CallDone
-	3,  // 16: luthien.controlplane.v1.CallService.Call:input_type -> luthien.controlplane.v1.CallRequest
-	1,  // 17: luthien.controlplane.v1.CallService.WatchProcessing:input_type -> luthien.controlplane.v1.WatchProcessingRequest
-	8,  // 18: luthien.controlplane.v1.CallService.Call:output_type -> luthien.controlplane.v1.CallResponse
-	2,  // 19: luthien.controlplane.v1.CallService.WatchProcessing:output_type -> luthien.controlplane.v1.WatchProcessingResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	12, // 4: luthien.controlplane.v1.CallRequest.stream_end:type_name -> luthien.controlplane.v1.StreamEnd
+	13, // 5: luthien.controlplane.v1.CallStart.format:type_name -> luthien.controlplane.v1.ClientFormat
+	14, // 6: luthien.controlplane.v1.CallStart.metadata:type_name -> luthien.controlplane.v1.RequestMetadata
+	15, // 7: luthien.controlplane.v1.CallEvents.events:type_name -> luthien.controlplane.v1.StreamEvent
+	16, // 8: luthien.controlplane.v1.CallDecision.continue:type_name -> luthien.controlplane.v1.Continue
+	17, // 9: luthien.controlplane.v1.CallDecision.respond:type_name -> luthien.controlplane.v1.Respond
+	18, // 10: luthien.controlplane.v1.CallDecision.reject:type_name -> luthien.controlplane.v1.Reject
+	0,  // 11: luthien.controlplane.v1.CallDecision.inspect:type_name -> luthien.controlplane.v1.Inspect
+	11, // 12: luthien.controlplane.v1.CallEnd.response:type_name -> luthien.controlplane.v1.Message
+	19, // 13: luthien.controlplane.v1.CallEnd.record:type_name -> luthien.controlplane.v1.CallRecord
+	6,  // 14: luthien.controlplane.v1.CallResponse.decision:type_name -> luthien.controlplane.v1.CallDecision
+	20, // 15: luthien.controlplane.v1.CallResponse.response:type_name -> luthien.controlplane.v1.ApplyResponsePolicyResponse
+	21, // 16: luthien.controlplane.v1.CallResponse.outputs:type_name -> luthien.controlplane.v1.StreamChunkPolicyResponse
+	10, // 17: luthien.controlplane.v1.CallResponse.done:type_name -> luthien.controlplane.v1.CallDone
+	9,  // 18: luthien.controlplane.v1.CallResponse.failure:type_name -> luthien.controlplane.v1.CallFailure
+	3,  // 19: luthien.controlplane.v1.CallService.Call:input_type -> luthien.controlplane.v1.CallRequest
+	1,  // 20: luthien.controlplane.v1.CallService.WatchProcessing:input_type -> luthien.controlplane.v1.WatchProcessingRequest
+	8,  // 21: luthien.controlplane.v1.CallService.Call:output_type -> luthien.controlplane.v1.CallResponse
+	2,  // 22: luthien.controlplane.v1.CallService.WatchProcessing:output_type -> luthien.controlplane.v1.WatchProcessingResponse
+	21, // [21:23] is the sub-list for method output_type
+	19, // [19:21] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_luthien_controlplane_v1_call_proto_init() }
@@ -899,12 +1028,14 @@ func file_luthien_controlplane_v1_call_proto_init() {
 		return
 	}
 	file_luthien_controlplane_v1_events_proto_init()
+	file_luthien_controlplane_v1_history_proto_init()
 	file_luthien_controlplane_v1_policy_proto_init()
 	file_luthien_controlplane_v1_call_proto_msgTypes[2].OneofWrappers = []any{
 		(*CallRequest_Start)(nil),
 		(*CallRequest_Response)(nil),
 		(*CallRequest_Events)(nil),
 		(*CallRequest_End)(nil),
+		(*CallRequest_StreamEnd)(nil),
 	}
 	file_luthien_controlplane_v1_call_proto_msgTypes[5].OneofWrappers = []any{
 		(*CallDecision_Continue)(nil),
@@ -916,6 +1047,7 @@ func file_luthien_controlplane_v1_call_proto_init() {
 		(*CallResponse_Response)(nil),
 		(*CallResponse_Outputs)(nil),
 		(*CallResponse_Done)(nil),
+		(*CallResponse_Failure)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -923,7 +1055,7 @@ func file_luthien_controlplane_v1_call_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_luthien_controlplane_v1_call_proto_rawDesc), len(file_luthien_controlplane_v1_call_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,13 +43,17 @@ const (
 //	                                 <--  final response
 //	events... (INSPECT_STREAM)       -->
 //	                                 <--  outputs... (as they are decided)
-//	end (outcome)                    -->
+//	stream_end                       -->
+//	                                 <--  last outputs (end_stream)
+//	end (outcome, record)            -->
 //	close send                       -->
 //	                                 <--  done; the stream closes
 //
 // A message out of this order (anything before start, a second start, a
 // response or events the decision did not ask for, events whose seqs do
-// not increase, anything after end) is refused with INVALID_ARGUMENT.
+// not increase, anything after end) is refused with INVALID_ARGUMENT. A
+// policy that fails answers a failure instead (see CallFailure), and the
+// call goes on to its end.
 type CallServiceClient interface {
 	Call(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error)
 	// Streams what the active policy needs of a call: at once, then after
@@ -119,13 +123,17 @@ type CallService_WatchProcessingClient = grpc.ServerStreamingClient[WatchProcess
 //	                                 <--  final response
 //	events... (INSPECT_STREAM)       -->
 //	                                 <--  outputs... (as they are decided)
-//	end (outcome)                    -->
+//	stream_end                       -->
+//	                                 <--  last outputs (end_stream)
+//	end (outcome, record)            -->
 //	close send                       -->
 //	                                 <--  done; the stream closes
 //
 // A message out of this order (anything before start, a second start, a
 // response or events the decision did not ask for, events whose seqs do
-// not increase, anything after end) is refused with INVALID_ARGUMENT.
+// not increase, anything after end) is refused with INVALID_ARGUMENT. A
+// policy that fails answers a failure instead (see CallFailure), and the
+// call goes on to its end.
 type CallServiceServer interface {
 	Call(grpc.BidiStreamingServer[CallRequest, CallResponse]) error
 	// Streams what the active policy needs of a call: at once, then after

@@ -291,32 +291,28 @@ func (x *CallSummary) GetError() string {
 	return ""
 }
 
-// A finished call as the gateway saw it.
+// A finished call: the gateway's record of it, which travels in
+// CallEnd.record and which the control plane's call session completes
+// (the request, the policy revision, the cache hit are the session's)
+// before it stores and publishes it.
 type CallRecord struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Summary *CallSummary           `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
 	Events  []*CallEvent           `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// The response as sent to the client, in canonical form; set for
-	// successful calls. With response_unchanged it is also upstream's
-	// response, which the control plane caches (see cache_fill_token).
+	// successful calls. The store keeps the conversation's text from it.
 	FinalResponse *Message `protobuf:"bytes,3,opt,name=final_response,json=finalResponse,proto3" json:"final_response,omitempty"`
-	// The request as sent upstream (raw client JSON); the cache key of the
-	// response upstream gave.
-	FinalRequest []byte `protobuf:"bytes,4,opt,name=final_request,json=finalRequest,proto3" json:"final_request,omitempty"`
 	// The request went upstream as received: the record carries no
-	// request.final event and the control plane records it from
-	// request.received (the body crosses the wire once).
+	// request.final event and the control plane stores request.received as
+	// it (the body is kept once). The session sets it: true unless a policy
+	// rewrote the request, whose request.final the session then adds.
 	RequestUnchanged bool `protobuf:"varint,5,opt,name=request_unchanged,json=requestUnchanged,proto3" json:"request_unchanged,omitempty"`
-	// Likewise for response.final and response.original.
+	// The response reached the client as upstream gave it: the record
+	// carries response.original only and the control plane stores it as
+	// response.final too. Set by the gateway.
 	ResponseUnchanged bool `protobuf:"varint,6,opt,name=response_unchanged,json=responseUnchanged,proto3" json:"response_unchanged,omitempty"`
-	// The cache_fill_token of the call's ApplyRequestPoliciesResponse, when
-	// it had one. The control plane caches upstream's response (the
-	// final_response when response_unchanged, else the response.original
-	// event) only for a record with a valid, unused token issued for this
-	// call id and for the cache key of final_request. Never stored.
-	CacheFillToken string `protobuf:"bytes,7,opt,name=cache_fill_token,json=cacheFillToken,proto3" json:"cache_fill_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CallRecord) Reset() {
@@ -370,13 +366,6 @@ func (x *CallRecord) GetFinalResponse() *Message {
 	return nil
 }
 
-func (x *CallRecord) GetFinalRequest() []byte {
-	if x != nil {
-		return x.FinalRequest
-	}
-	return nil
-}
-
 func (x *CallRecord) GetRequestUnchanged() bool {
 	if x != nil {
 		return x.RequestUnchanged
@@ -389,111 +378,6 @@ func (x *CallRecord) GetResponseUnchanged() bool {
 		return x.ResponseUnchanged
 	}
 	return false
-}
-
-func (x *CallRecord) GetCacheFillToken() string {
-	if x != nil {
-		return x.CacheFillToken
-	}
-	return ""
-}
-
-type RecordCallsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Calls         []*CallRecord          `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordCallsRequest) Reset() {
-	*x = RecordCallsRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordCallsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordCallsRequest) ProtoMessage() {}
-
-func (x *RecordCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordCallsRequest.ProtoReflect.Descriptor instead.
-func (*RecordCallsRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *RecordCallsRequest) GetCalls() []*CallRecord {
-	if x != nil {
-		return x.Calls
-	}
-	return nil
-}
-
-type RecordCallsResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Calls accepted into the store's write queue.
-	Accepted int32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Calls the control plane had to drop because its queue was full.
-	Dropped       int32 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordCallsResponse) Reset() {
-	*x = RecordCallsResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordCallsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordCallsResponse) ProtoMessage() {}
-
-func (x *RecordCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordCallsResponse.ProtoReflect.Descriptor instead.
-func (*RecordCallsResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *RecordCallsResponse) GetAccepted() int32 {
-	if x != nil {
-		return x.Accepted
-	}
-	return 0
-}
-
-func (x *RecordCallsResponse) GetDropped() int32 {
-	if x != nil {
-		return x.Dropped
-	}
-	return 0
 }
 
 type StreamActivityRequest struct {
@@ -515,7 +399,7 @@ type StreamActivityRequest struct {
 
 func (x *StreamActivityRequest) Reset() {
 	*x = StreamActivityRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[5]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +411,7 @@ func (x *StreamActivityRequest) String() string {
 func (*StreamActivityRequest) ProtoMessage() {}
 
 func (x *StreamActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[5]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +424,7 @@ func (x *StreamActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamActivityRequest.ProtoReflect.Descriptor instead.
 func (*StreamActivityRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{5}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StreamActivityRequest) GetCallId() string {
@@ -583,7 +467,7 @@ type StreamActivityResponse struct {
 
 func (x *StreamActivityResponse) Reset() {
 	*x = StreamActivityResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[6]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +479,7 @@ func (x *StreamActivityResponse) String() string {
 func (*StreamActivityResponse) ProtoMessage() {}
 
 func (x *StreamActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[6]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +492,7 @@ func (x *StreamActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamActivityResponse.ProtoReflect.Descriptor instead.
 func (*StreamActivityResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{6}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamActivityResponse) GetEvent() *CallEvent {
@@ -645,7 +529,7 @@ type ListCallsRequest struct {
 
 func (x *ListCallsRequest) Reset() {
 	*x = ListCallsRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[7]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +541,7 @@ func (x *ListCallsRequest) String() string {
 func (*ListCallsRequest) ProtoMessage() {}
 
 func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[7]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +554,7 @@ func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsRequest.ProtoReflect.Descriptor instead.
 func (*ListCallsRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{7}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListCallsRequest) GetSessionId() string {
@@ -739,7 +623,7 @@ type ListCallsResponse struct {
 
 func (x *ListCallsResponse) Reset() {
 	*x = ListCallsResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[8]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +635,7 @@ func (x *ListCallsResponse) String() string {
 func (*ListCallsResponse) ProtoMessage() {}
 
 func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[8]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +648,7 @@ func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsResponse.ProtoReflect.Descriptor instead.
 func (*ListCallsResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{8}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListCallsResponse) GetCalls() []*CallSummary {
@@ -790,7 +674,7 @@ type GetCallRequest struct {
 
 func (x *GetCallRequest) Reset() {
 	*x = GetCallRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[9]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +686,7 @@ func (x *GetCallRequest) String() string {
 func (*GetCallRequest) ProtoMessage() {}
 
 func (x *GetCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[9]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +699,7 @@ func (x *GetCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallRequest.ProtoReflect.Descriptor instead.
 func (*GetCallRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{9}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCallRequest) GetCallId() string {
@@ -835,7 +719,7 @@ type GetCallResponse struct {
 
 func (x *GetCallResponse) Reset() {
 	*x = GetCallResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[10]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +731,7 @@ func (x *GetCallResponse) String() string {
 func (*GetCallResponse) ProtoMessage() {}
 
 func (x *GetCallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[10]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +744,7 @@ func (x *GetCallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallResponse.ProtoReflect.Descriptor instead.
 func (*GetCallResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{10}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetCallResponse) GetCall() *CallSummary {
@@ -886,7 +770,7 @@ type GetCallDiffRequest struct {
 
 func (x *GetCallDiffRequest) Reset() {
 	*x = GetCallDiffRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[11]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +782,7 @@ func (x *GetCallDiffRequest) String() string {
 func (*GetCallDiffRequest) ProtoMessage() {}
 
 func (x *GetCallDiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[11]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +795,7 @@ func (x *GetCallDiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallDiffRequest.ProtoReflect.Descriptor instead.
 func (*GetCallDiffRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{11}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetCallDiffRequest) GetCallId() string {
@@ -936,7 +820,7 @@ type JSONChange struct {
 
 func (x *JSONChange) Reset() {
 	*x = JSONChange{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[12]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +832,7 @@ func (x *JSONChange) String() string {
 func (*JSONChange) ProtoMessage() {}
 
 func (x *JSONChange) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[12]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +845,7 @@ func (x *JSONChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONChange.ProtoReflect.Descriptor instead.
 func (*JSONChange) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{12}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JSONChange) GetPath() string {
@@ -1005,7 +889,7 @@ type JSONDiff struct {
 
 func (x *JSONDiff) Reset() {
 	*x = JSONDiff{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[13]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +901,7 @@ func (x *JSONDiff) String() string {
 func (*JSONDiff) ProtoMessage() {}
 
 func (x *JSONDiff) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[13]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +914,7 @@ func (x *JSONDiff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONDiff.ProtoReflect.Descriptor instead.
 func (*JSONDiff) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{13}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JSONDiff) GetOriginal() *structpb.Struct {
@@ -1075,7 +959,7 @@ type GetCallDiffResponse struct {
 
 func (x *GetCallDiffResponse) Reset() {
 	*x = GetCallDiffResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[14]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +971,7 @@ func (x *GetCallDiffResponse) String() string {
 func (*GetCallDiffResponse) ProtoMessage() {}
 
 func (x *GetCallDiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[14]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +984,7 @@ func (x *GetCallDiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallDiffResponse.ProtoReflect.Descriptor instead.
 func (*GetCallDiffResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{14}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetCallDiffResponse) GetCallId() string {
@@ -1141,7 +1025,7 @@ type SessionSummary struct {
 
 func (x *SessionSummary) Reset() {
 	*x = SessionSummary{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[15]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1037,7 @@ func (x *SessionSummary) String() string {
 func (*SessionSummary) ProtoMessage() {}
 
 func (x *SessionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[15]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1050,7 @@ func (x *SessionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionSummary.ProtoReflect.Descriptor instead.
 func (*SessionSummary) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{15}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionSummary) GetSessionId() string {
@@ -1228,7 +1112,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[16]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1124,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[16]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1137,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{16}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -1280,7 +1164,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[17]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1176,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[17]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1189,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{17}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*SessionSummary {
@@ -1331,7 +1215,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[18]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1227,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[18]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1240,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{18}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -1381,7 +1265,7 @@ type SessionTurn struct {
 
 func (x *SessionTurn) Reset() {
 	*x = SessionTurn{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[19]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1277,7 @@ func (x *SessionTurn) String() string {
 func (*SessionTurn) ProtoMessage() {}
 
 func (x *SessionTurn) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[19]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1290,7 @@ func (x *SessionTurn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionTurn.ProtoReflect.Descriptor instead.
 func (*SessionTurn) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{19}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SessionTurn) GetCall() *CallSummary {
@@ -1447,7 +1331,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[20]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1343,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[20]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1356,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{20}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSessionResponse) GetSession() *SessionSummary {
@@ -1500,7 +1384,7 @@ type SearchCallsRequest struct {
 
 func (x *SearchCallsRequest) Reset() {
 	*x = SearchCallsRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[21]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1396,7 @@ func (x *SearchCallsRequest) String() string {
 func (*SearchCallsRequest) ProtoMessage() {}
 
 func (x *SearchCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[21]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1409,7 @@ func (x *SearchCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCallsRequest.ProtoReflect.Descriptor instead.
 func (*SearchCallsRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{21}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SearchCallsRequest) GetQuery() string {
@@ -1554,7 +1438,7 @@ type SearchHit struct {
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[22]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1450,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[22]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1463,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{22}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SearchHit) GetCall() *CallSummary {
@@ -1605,7 +1489,7 @@ type SearchCallsResponse struct {
 
 func (x *SearchCallsResponse) Reset() {
 	*x = SearchCallsResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[23]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1501,7 @@ func (x *SearchCallsResponse) String() string {
 func (*SearchCallsResponse) ProtoMessage() {}
 
 func (x *SearchCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[23]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1514,7 @@ func (x *SearchCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCallsResponse.ProtoReflect.Descriptor instead.
 func (*SearchCallsResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{23}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SearchCallsResponse) GetHits() []*SearchHit {
@@ -1648,7 +1532,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[24]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1544,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[24]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1557,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{24}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{22}
 }
 
 type GetStatsResponse struct {
@@ -1698,7 +1582,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[25]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1594,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[25]
+	mi := &file_luthien_controlplane_v1_history_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1607,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{25}
+	return file_luthien_controlplane_v1_history_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetStatsResponse) GetEventsWritten() int64 {
@@ -1819,21 +1703,14 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"intervened\x18\x0e \x01(\bR\n" +
 	"intervened\x12'\n" +
 	"\x0fpolicy_revision\x18\x0f \x01(\tR\x0epolicyRevision\x12\x14\n" +
-	"\x05error\x18\x10 \x01(\tR\x05error\"\xfc\x02\n" +
+	"\x05error\x18\x10 \x01(\tR\x05error\"\xda\x02\n" +
 	"\n" +
 	"CallRecord\x12>\n" +
 	"\asummary\x18\x01 \x01(\v2$.luthien.controlplane.v1.CallSummaryR\asummary\x12:\n" +
 	"\x06events\x18\x02 \x03(\v2\".luthien.controlplane.v1.CallEventR\x06events\x12G\n" +
-	"\x0efinal_response\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\rfinalResponse\x12#\n" +
-	"\rfinal_request\x18\x04 \x01(\fR\ffinalRequest\x12+\n" +
+	"\x0efinal_response\x18\x03 \x01(\v2 .luthien.controlplane.v1.MessageR\rfinalResponse\x12+\n" +
 	"\x11request_unchanged\x18\x05 \x01(\bR\x10requestUnchanged\x12-\n" +
-	"\x12response_unchanged\x18\x06 \x01(\bR\x11responseUnchanged\x12(\n" +
-	"\x10cache_fill_token\x18\a \x01(\tR\x0ecacheFillToken\"O\n" +
-	"\x12RecordCallsRequest\x129\n" +
-	"\x05calls\x18\x01 \x03(\v2#.luthien.controlplane.v1.CallRecordR\x05calls\"K\n" +
-	"\x13RecordCallsResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\x05R\baccepted\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x05R\adropped\"\xa7\x01\n" +
+	"\x12response_unchanged\x18\x06 \x01(\bR\x11responseUnchangedJ\x04\b\x04\x10\x05J\x04\b\a\x10\bR\rfinal_requestR\x10cache_fill_token\"\xa7\x01\n" +
 	"\x15StreamActivityRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1d\n" +
 	"\n" +
@@ -1925,9 +1802,7 @@ const file_luthien_controlplane_v1_history_proto_rawDesc = "" +
 	"cache_hits\x18\x05 \x01(\x03R\tcacheHits\x12!\n" +
 	"\fcache_misses\x18\x06 \x01(\x03R\vcacheMisses\x12)\n" +
 	"\x10activity_dropped\x18\a \x01(\x03R\x0factivityDropped\x12\x14\n" +
-	"\x05store\x18\b \x01(\tR\x05store2y\n" +
-	"\rRecordService\x12h\n" +
-	"\vRecordCalls\x12+.luthien.controlplane.v1.RecordCallsRequest\x1a,.luthien.controlplane.v1.RecordCallsResponse2\x86\x01\n" +
+	"\x05store\x18\b \x01(\tR\x05store2\x86\x01\n" +
 	"\x0fActivityService\x12s\n" +
 	"\x0eStreamActivity\x12..luthien.controlplane.v1.StreamActivityRequest\x1a/.luthien.controlplane.v1.StreamActivityResponse0\x012\xdb\x05\n" +
 	"\x0eHistoryService\x12b\n" +
@@ -1952,99 +1827,94 @@ func file_luthien_controlplane_v1_history_proto_rawDescGZIP() []byte {
 	return file_luthien_controlplane_v1_history_proto_rawDescData
 }
 
-var file_luthien_controlplane_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_luthien_controlplane_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_luthien_controlplane_v1_history_proto_goTypes = []any{
 	(*CallEvent)(nil),              // 0: luthien.controlplane.v1.CallEvent
 	(*CallSummary)(nil),            // 1: luthien.controlplane.v1.CallSummary
 	(*CallRecord)(nil),             // 2: luthien.controlplane.v1.CallRecord
-	(*RecordCallsRequest)(nil),     // 3: luthien.controlplane.v1.RecordCallsRequest
-	(*RecordCallsResponse)(nil),    // 4: luthien.controlplane.v1.RecordCallsResponse
-	(*StreamActivityRequest)(nil),  // 5: luthien.controlplane.v1.StreamActivityRequest
-	(*StreamActivityResponse)(nil), // 6: luthien.controlplane.v1.StreamActivityResponse
-	(*ListCallsRequest)(nil),       // 7: luthien.controlplane.v1.ListCallsRequest
-	(*ListCallsResponse)(nil),      // 8: luthien.controlplane.v1.ListCallsResponse
-	(*GetCallRequest)(nil),         // 9: luthien.controlplane.v1.GetCallRequest
-	(*GetCallResponse)(nil),        // 10: luthien.controlplane.v1.GetCallResponse
-	(*GetCallDiffRequest)(nil),     // 11: luthien.controlplane.v1.GetCallDiffRequest
-	(*JSONChange)(nil),             // 12: luthien.controlplane.v1.JSONChange
-	(*JSONDiff)(nil),               // 13: luthien.controlplane.v1.JSONDiff
-	(*GetCallDiffResponse)(nil),    // 14: luthien.controlplane.v1.GetCallDiffResponse
-	(*SessionSummary)(nil),         // 15: luthien.controlplane.v1.SessionSummary
-	(*ListSessionsRequest)(nil),    // 16: luthien.controlplane.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 17: luthien.controlplane.v1.ListSessionsResponse
-	(*GetSessionRequest)(nil),      // 18: luthien.controlplane.v1.GetSessionRequest
-	(*SessionTurn)(nil),            // 19: luthien.controlplane.v1.SessionTurn
-	(*GetSessionResponse)(nil),     // 20: luthien.controlplane.v1.GetSessionResponse
-	(*SearchCallsRequest)(nil),     // 21: luthien.controlplane.v1.SearchCallsRequest
-	(*SearchHit)(nil),              // 22: luthien.controlplane.v1.SearchHit
-	(*SearchCallsResponse)(nil),    // 23: luthien.controlplane.v1.SearchCallsResponse
-	(*GetStatsRequest)(nil),        // 24: luthien.controlplane.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),       // 25: luthien.controlplane.v1.GetStatsResponse
-	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),        // 27: google.protobuf.Struct
-	(ClientFormat)(0),              // 28: luthien.controlplane.v1.ClientFormat
-	(*Usage)(nil),                  // 29: luthien.controlplane.v1.Usage
-	(*Message)(nil),                // 30: luthien.controlplane.v1.Message
-	(*structpb.Value)(nil),         // 31: google.protobuf.Value
+	(*StreamActivityRequest)(nil),  // 3: luthien.controlplane.v1.StreamActivityRequest
+	(*StreamActivityResponse)(nil), // 4: luthien.controlplane.v1.StreamActivityResponse
+	(*ListCallsRequest)(nil),       // 5: luthien.controlplane.v1.ListCallsRequest
+	(*ListCallsResponse)(nil),      // 6: luthien.controlplane.v1.ListCallsResponse
+	(*GetCallRequest)(nil),         // 7: luthien.controlplane.v1.GetCallRequest
+	(*GetCallResponse)(nil),        // 8: luthien.controlplane.v1.GetCallResponse
+	(*GetCallDiffRequest)(nil),     // 9: luthien.controlplane.v1.GetCallDiffRequest
+	(*JSONChange)(nil),             // 10: luthien.controlplane.v1.JSONChange
+	(*JSONDiff)(nil),               // 11: luthien.controlplane.v1.JSONDiff
+	(*GetCallDiffResponse)(nil),    // 12: luthien.controlplane.v1.GetCallDiffResponse
+	(*SessionSummary)(nil),         // 13: luthien.controlplane.v1.SessionSummary
+	(*ListSessionsRequest)(nil),    // 14: luthien.controlplane.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 15: luthien.controlplane.v1.ListSessionsResponse
+	(*GetSessionRequest)(nil),      // 16: luthien.controlplane.v1.GetSessionRequest
+	(*SessionTurn)(nil),            // 17: luthien.controlplane.v1.SessionTurn
+	(*GetSessionResponse)(nil),     // 18: luthien.controlplane.v1.GetSessionResponse
+	(*SearchCallsRequest)(nil),     // 19: luthien.controlplane.v1.SearchCallsRequest
+	(*SearchHit)(nil),              // 20: luthien.controlplane.v1.SearchHit
+	(*SearchCallsResponse)(nil),    // 21: luthien.controlplane.v1.SearchCallsResponse
+	(*GetStatsRequest)(nil),        // 22: luthien.controlplane.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),       // 23: luthien.controlplane.v1.GetStatsResponse
+	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),        // 25: google.protobuf.Struct
+	(ClientFormat)(0),              // 26: luthien.controlplane.v1.ClientFormat
+	(*Usage)(nil),                  // 27: luthien.controlplane.v1.Usage
+	(*Message)(nil),                // 28: luthien.controlplane.v1.Message
+	(*structpb.Value)(nil),         // 29: google.protobuf.Value
 }
 var file_luthien_controlplane_v1_history_proto_depIdxs = []int32{
-	26, // 0: luthien.controlplane.v1.CallEvent.time:type_name -> google.protobuf.Timestamp
-	27, // 1: luthien.controlplane.v1.CallEvent.payload:type_name -> google.protobuf.Struct
-	28, // 2: luthien.controlplane.v1.CallSummary.format:type_name -> luthien.controlplane.v1.ClientFormat
-	26, // 3: luthien.controlplane.v1.CallSummary.started_at:type_name -> google.protobuf.Timestamp
-	26, // 4: luthien.controlplane.v1.CallSummary.finished_at:type_name -> google.protobuf.Timestamp
-	29, // 5: luthien.controlplane.v1.CallSummary.usage:type_name -> luthien.controlplane.v1.Usage
+	24, // 0: luthien.controlplane.v1.CallEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 1: luthien.controlplane.v1.CallEvent.payload:type_name -> google.protobuf.Struct
+	26, // 2: luthien.controlplane.v1.CallSummary.format:type_name -> luthien.controlplane.v1.ClientFormat
+	24, // 3: luthien.controlplane.v1.CallSummary.started_at:type_name -> google.protobuf.Timestamp
+	24, // 4: luthien.controlplane.v1.CallSummary.finished_at:type_name -> google.protobuf.Timestamp
+	27, // 5: luthien.controlplane.v1.CallSummary.usage:type_name -> luthien.controlplane.v1.Usage
 	1,  // 6: luthien.controlplane.v1.CallRecord.summary:type_name -> luthien.controlplane.v1.CallSummary
 	0,  // 7: luthien.controlplane.v1.CallRecord.events:type_name -> luthien.controlplane.v1.CallEvent
-	30, // 8: luthien.controlplane.v1.CallRecord.final_response:type_name -> luthien.controlplane.v1.Message
-	2,  // 9: luthien.controlplane.v1.RecordCallsRequest.calls:type_name -> luthien.controlplane.v1.CallRecord
-	0,  // 10: luthien.controlplane.v1.StreamActivityResponse.event:type_name -> luthien.controlplane.v1.CallEvent
-	26, // 11: luthien.controlplane.v1.ListCallsRequest.since:type_name -> google.protobuf.Timestamp
-	26, // 12: luthien.controlplane.v1.ListCallsRequest.until:type_name -> google.protobuf.Timestamp
-	1,  // 13: luthien.controlplane.v1.ListCallsResponse.calls:type_name -> luthien.controlplane.v1.CallSummary
-	1,  // 14: luthien.controlplane.v1.GetCallResponse.call:type_name -> luthien.controlplane.v1.CallSummary
-	0,  // 15: luthien.controlplane.v1.GetCallResponse.events:type_name -> luthien.controlplane.v1.CallEvent
-	31, // 16: luthien.controlplane.v1.JSONChange.before:type_name -> google.protobuf.Value
-	31, // 17: luthien.controlplane.v1.JSONChange.after:type_name -> google.protobuf.Value
-	27, // 18: luthien.controlplane.v1.JSONDiff.original:type_name -> google.protobuf.Struct
-	27, // 19: luthien.controlplane.v1.JSONDiff.final:type_name -> google.protobuf.Struct
-	12, // 20: luthien.controlplane.v1.JSONDiff.changes:type_name -> luthien.controlplane.v1.JSONChange
-	13, // 21: luthien.controlplane.v1.GetCallDiffResponse.request:type_name -> luthien.controlplane.v1.JSONDiff
-	13, // 22: luthien.controlplane.v1.GetCallDiffResponse.response:type_name -> luthien.controlplane.v1.JSONDiff
-	26, // 23: luthien.controlplane.v1.SessionSummary.first_activity:type_name -> google.protobuf.Timestamp
-	26, // 24: luthien.controlplane.v1.SessionSummary.last_activity:type_name -> google.protobuf.Timestamp
-	15, // 25: luthien.controlplane.v1.ListSessionsResponse.sessions:type_name -> luthien.controlplane.v1.SessionSummary
-	1,  // 26: luthien.controlplane.v1.SessionTurn.call:type_name -> luthien.controlplane.v1.CallSummary
-	27, // 27: luthien.controlplane.v1.SessionTurn.request:type_name -> google.protobuf.Struct
-	27, // 28: luthien.controlplane.v1.SessionTurn.response:type_name -> google.protobuf.Struct
-	0,  // 29: luthien.controlplane.v1.SessionTurn.policy_events:type_name -> luthien.controlplane.v1.CallEvent
-	15, // 30: luthien.controlplane.v1.GetSessionResponse.session:type_name -> luthien.controlplane.v1.SessionSummary
-	19, // 31: luthien.controlplane.v1.GetSessionResponse.turns:type_name -> luthien.controlplane.v1.SessionTurn
-	1,  // 32: luthien.controlplane.v1.SearchHit.call:type_name -> luthien.controlplane.v1.CallSummary
-	22, // 33: luthien.controlplane.v1.SearchCallsResponse.hits:type_name -> luthien.controlplane.v1.SearchHit
-	3,  // 34: luthien.controlplane.v1.RecordService.RecordCalls:input_type -> luthien.controlplane.v1.RecordCallsRequest
-	5,  // 35: luthien.controlplane.v1.ActivityService.StreamActivity:input_type -> luthien.controlplane.v1.StreamActivityRequest
-	7,  // 36: luthien.controlplane.v1.HistoryService.ListCalls:input_type -> luthien.controlplane.v1.ListCallsRequest
-	9,  // 37: luthien.controlplane.v1.HistoryService.GetCall:input_type -> luthien.controlplane.v1.GetCallRequest
-	11, // 38: luthien.controlplane.v1.HistoryService.GetCallDiff:input_type -> luthien.controlplane.v1.GetCallDiffRequest
-	16, // 39: luthien.controlplane.v1.HistoryService.ListSessions:input_type -> luthien.controlplane.v1.ListSessionsRequest
-	18, // 40: luthien.controlplane.v1.HistoryService.GetSession:input_type -> luthien.controlplane.v1.GetSessionRequest
-	21, // 41: luthien.controlplane.v1.HistoryService.SearchCalls:input_type -> luthien.controlplane.v1.SearchCallsRequest
-	24, // 42: luthien.controlplane.v1.HistoryService.GetStats:input_type -> luthien.controlplane.v1.GetStatsRequest
-	4,  // 43: luthien.controlplane.v1.RecordService.RecordCalls:output_type -> luthien.controlplane.v1.RecordCallsResponse
-	6,  // 44: luthien.controlplane.v1.ActivityService.StreamActivity:output_type -> luthien.controlplane.v1.StreamActivityResponse
-	8,  // 45: luthien.controlplane.v1.HistoryService.ListCalls:output_type -> luthien.controlplane.v1.ListCallsResponse
-	10, // 46: luthien.controlplane.v1.HistoryService.GetCall:output_type -> luthien.controlplane.v1.GetCallResponse
-	14, // 47: luthien.controlplane.v1.HistoryService.GetCallDiff:output_type -> luthien.controlplane.v1.GetCallDiffResponse
-	17, // 48: luthien.controlplane.v1.HistoryService.ListSessions:output_type -> luthien.controlplane.v1.ListSessionsResponse
-	20, // 49: luthien.controlplane.v1.HistoryService.GetSession:output_type -> luthien.controlplane.v1.GetSessionResponse
-	23, // 50: luthien.controlplane.v1.HistoryService.SearchCalls:output_type -> luthien.controlplane.v1.SearchCallsResponse
-	25, // 51: luthien.controlplane.v1.HistoryService.GetStats:output_type -> luthien.controlplane.v1.GetStatsResponse
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	28, // 8: luthien.controlplane.v1.CallRecord.final_response:type_name -> luthien.controlplane.v1.Message
+	0,  // 9: luthien.controlplane.v1.StreamActivityResponse.event:type_name -> luthien.controlplane.v1.CallEvent
+	24, // 10: luthien.controlplane.v1.ListCallsRequest.since:type_name -> google.protobuf.Timestamp
+	24, // 11: luthien.controlplane.v1.ListCallsRequest.until:type_name -> google.protobuf.Timestamp
+	1,  // 12: luthien.controlplane.v1.ListCallsResponse.calls:type_name -> luthien.controlplane.v1.CallSummary
+	1,  // 13: luthien.controlplane.v1.GetCallResponse.call:type_name -> luthien.controlplane.v1.CallSummary
+	0,  // 14: luthien.controlplane.v1.GetCallResponse.events:type_name -> luthien.controlplane.v1.CallEvent
+	29, // 15: luthien.controlplane.v1.JSONChange.before:type_name -> google.protobuf.Value
+	29, // 16: luthien.controlplane.v1.JSONChange.after:type_name -> google.protobuf.Value
+	25, // 17: luthien.controlplane.v1.JSONDiff.original:type_name -> google.protobuf.Struct
+	25, // 18: luthien.controlplane.v1.JSONDiff.final:type_name -> google.protobuf.Struct
+	10, // 19: luthien.controlplane.v1.JSONDiff.changes:type_name -> luthien.controlplane.v1.JSONChange
+	11, // 20: luthien.controlplane.v1.GetCallDiffResponse.request:type_name -> luthien.controlplane.v1.JSONDiff
+	11, // 21: luthien.controlplane.v1.GetCallDiffResponse.response:type_name -> luthien.controlplane.v1.JSONDiff
+	24, // 22: luthien.controlplane.v1.SessionSummary.first_activity:type_name -> google.protobuf.Timestamp
+	24, // 23: luthien.controlplane.v1.SessionSummary.last_activity:type_name -> google.protobuf.Timestamp
+	13, // 24: luthien.controlplane.v1.ListSessionsResponse.sessions:type_name -> luthien.controlplane.v1.SessionSummary
+	1,  // 25: luthien.controlplane.v1.SessionTurn.call:type_name -> luthien.controlplane.v1.CallSummary
+	25, // 26: luthien.controlplane.v1.SessionTurn.request:type_name -> google.protobuf.Struct
+	25, // 27: luthien.controlplane.v1.SessionTurn.response:type_name -> google.protobuf.Struct
+	0,  // 28: luthien.controlplane.v1.SessionTurn.policy_events:type_name -> luthien.controlplane.v1.CallEvent
+	13, // 29: luthien.controlplane.v1.GetSessionResponse.session:type_name -> luthien.controlplane.v1.SessionSummary
+	17, // 30: luthien.controlplane.v1.GetSessionResponse.turns:type_name -> luthien.controlplane.v1.SessionTurn
+	1,  // 31: luthien.controlplane.v1.SearchHit.call:type_name -> luthien.controlplane.v1.CallSummary
+	20, // 32: luthien.controlplane.v1.SearchCallsResponse.hits:type_name -> luthien.controlplane.v1.SearchHit
+	3,  // 33: luthien.controlplane.v1.ActivityService.StreamActivity:input_type -> luthien.controlplane.v1.StreamActivityRequest
+	5,  // 34: luthien.controlplane.v1.HistoryService.ListCalls:input_type -> luthien.controlplane.v1.ListCallsRequest
+	7,  // 35: luthien.controlplane.v1.HistoryService.GetCall:input_type -> luthien.controlplane.v1.GetCallRequest
+	9,  // 36: luthien.controlplane.v1.HistoryService.GetCallDiff:input_type -> luthien.controlplane.v1.GetCallDiffRequest
+	14, // 37: luthien.controlplane.v1.HistoryService.ListSessions:input_type -> luthien.controlplane.v1.ListSessionsRequest
+	16, // 38: luthien.controlplane.v1.HistoryService.GetSession:input_type -> luthien.controlplane.v1.GetSessionRequest
+	19, // 39: luthien.controlplane.v1.HistoryService.SearchCalls:input_type -> luthien.controlplane.v1.SearchCallsRequest
+	22, // 40: luthien.controlplane.v1.HistoryService.GetStats:input_type -> luthien.controlplane.v1.GetStatsRequest
+	4,  // 41: luthien.controlplane.v1.ActivityService.StreamActivity:output_type -> luthien.controlplane.v1.StreamActivityResponse
+	6,  // 42: luthien.controlplane.v1.HistoryService.ListCalls:output_type -> luthien.controlplane.v1.ListCallsResponse
+	8,  // 43: luthien.controlplane.v1.HistoryService.GetCall:output_type -> luthien.controlplane.v1.GetCallResponse
+	12, // 44: luthien.controlplane.v1.HistoryService.GetCallDiff:output_type -> luthien.controlplane.v1.GetCallDiffResponse
+	15, // 45: luthien.controlplane.v1.HistoryService.ListSessions:output_type -> luthien.controlplane.v1.ListSessionsResponse
+	18, // 46: luthien.controlplane.v1.HistoryService.GetSession:output_type -> luthien.controlplane.v1.GetSessionResponse
+	21, // 47: luthien.controlplane.v1.HistoryService.SearchCalls:output_type -> luthien.controlplane.v1.SearchCallsResponse
+	23, // 48: luthien.controlplane.v1.HistoryService.GetStats:output_type -> luthien.controlplane.v1.GetStatsResponse
+	41, // [41:49] is the sub-list for method output_type
+	33, // [33:41] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_luthien_controlplane_v1_history_proto_init() }
@@ -2060,9 +1930,9 @@ func file_luthien_controlplane_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_luthien_controlplane_v1_history_proto_rawDesc), len(file_luthien_controlplane_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   24,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   2,
 		},
 		GoTypes:           file_luthien_controlplane_v1_history_proto_goTypes,
 		DependencyIndexes: file_luthien_controlplane_v1_history_proto_depIdxs,

@@ -411,26 +411,15 @@ type ApplyRequestPoliciesResponse struct {
 	//	*ApplyRequestPoliciesResponse_Respond
 	//	*ApplyRequestPoliciesResponse_Reject
 	Outcome isApplyRequestPoliciesResponse_Outcome `protobuf_oneof:"outcome"`
-	// The policy revision that decided this request. The gateway sends it
+	// The policy revision that decided this request. The caller sends it
 	// back with the response phase so the call finishes under the policy it
 	// started with.
 	PolicyRevision string `protobuf:"bytes,4,opt,name=policy_revision,json=policyRevision,proto3" json:"policy_revision,omitempty"`
-	// False when the active policy never inspects responses: the gateway then
-	// forwards the response without the response phase. False as well for a
-	// respond from the response cache, which has been through the response
-	// phase of this revision already.
+	// False when the policy never inspects responses: the caller then skips
+	// the response phase.
 	InspectResponse bool `protobuf:"varint,5,opt,name=inspect_response,json=inspectResponse,proto3" json:"inspect_response,omitempty"`
-	// Set on a continue whose response the control plane may cache (a
-	// cacheable request that missed): a one-time token, bound to this call id
-	// and to the request's cache key, that the gateway copies into the call's
-	// CallRecord. The control plane caches a recorded response only with a
-	// valid, unused token of the same call id and cache key, so no other
-	// record can fill the cache. It expires after 15 minutes, or earlier
-	// when many are outstanding; a record without a valid one is still
-	// stored, only not cached.
-	CacheFillToken string `protobuf:"bytes,6,opt,name=cache_fill_token,json=cacheFillToken,proto3" json:"cache_fill_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ApplyRequestPoliciesResponse) Reset() {
@@ -509,13 +498,6 @@ func (x *ApplyRequestPoliciesResponse) GetInspectResponse() bool {
 		return x.InspectResponse
 	}
 	return false
-}
-
-func (x *ApplyRequestPoliciesResponse) GetCacheFillToken() string {
-	if x != nil {
-		return x.CacheFillToken
-	}
-	return ""
 }
 
 type isApplyRequestPoliciesResponse_Outcome interface {
@@ -1976,15 +1958,14 @@ const file_luthien_controlplane_v1_policy_proto_rawDesc = "" +
 	"httpStatus\x12\x1d\n" +
 	"\n" +
 	"error_type\x18\x02 \x01(\tR\terrorType\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xe1\x02\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xcf\x02\n" +
 	"\x1cApplyRequestPoliciesResponse\x12?\n" +
 	"\bcontinue\x18\x01 \x01(\v2!.luthien.controlplane.v1.ContinueH\x00R\bcontinue\x12<\n" +
 	"\arespond\x18\x02 \x01(\v2 .luthien.controlplane.v1.RespondH\x00R\arespond\x129\n" +
 	"\x06reject\x18\x03 \x01(\v2\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12'\n" +
 	"\x0fpolicy_revision\x18\x04 \x01(\tR\x0epolicyRevision\x12)\n" +
-	"\x10inspect_response\x18\x05 \x01(\bR\x0finspectResponse\x12(\n" +
-	"\x10cache_fill_token\x18\x06 \x01(\tR\x0ecacheFillTokenB\t\n" +
-	"\aoutcome\"\xbb\x02\n" +
+	"\x10inspect_response\x18\x05 \x01(\bR\x0finspectResponseB\t\n" +
+	"\aoutcomeJ\x04\b\x06\x10\aR\x10cache_fill_token\"\xbb\x02\n" +
 	"\x1aApplyResponsePolicyRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12=\n" +
 	"\x06format\x18\x02 \x01(\x0e2%.luthien.controlplane.v1.ClientFormatR\x06format\x12\x18\n" +

@@ -12,10 +12,11 @@ _sym_db = _symbol_database.Default()
 
 
 from luthien.controlplane.v1 import events_pb2 as luthien_dot_controlplane_dot_v1_dot_events__pb2
+from luthien.controlplane.v1 import history_pb2 as luthien_dot_controlplane_dot_v1_dot_history__pb2
 from luthien.controlplane.v1 import policy_pb2 as luthien_dot_controlplane_dot_v1_dot_policy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\x18\n\x16WatchProcessingRequest\"\x8e\x01\n\x17WatchProcessingResponse\x12\'\n\x0fpolicy_revision\x18\x01 \x01(\tR\x0epolicyRevision\x12\x18\n\x07request\x18\x02 \x01(\x08R\x07request\x12\x1a\n\x08response\x18\x03 \x01(\x08R\x08response\x12\x14\n\x05\x63\x61\x63he\x18\x04 \x01(\x08R\x05\x63\x61\x63he\"\x85\x02\n\x0b\x43\x61llRequest\x12:\n\x05start\x18\x01 \x01(\x0b\x32\".luthien.controlplane.v1.CallStartH\x00R\x05start\x12>\n\x08response\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.MessageH\x00R\x08response\x12=\n\x06\x65vents\x18\x03 \x01(\x0b\x32#.luthien.controlplane.v1.CallEventsH\x00R\x06\x65vents\x12\x34\n\x03\x65nd\x18\x04 \x01(\x0b\x32 .luthien.controlplane.v1.CallEndH\x00R\x03\x65ndB\x05\n\x03msg\"\xd5\x01\n\tCallStart\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x12\n\x04\x62ody\x18\x03 \x01(\x0cR\x04\x62ody\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\x16\n\x06stream\x18\x05 \x01(\x08R\x06stream\"J\n\nCallEvents\x12<\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.luthien.controlplane.v1.StreamEventR\x06\x65vents\"\xb6\x02\n\x0c\x43\x61llDecision\x12?\n\x08\x63ontinue\x18\x01 \x01(\x0b\x32!.luthien.controlplane.v1.ContinueH\x00R\x08\x63ontinue\x12<\n\x07respond\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.RespondH\x00R\x07respond\x12\x39\n\x06reject\x18\x03 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12:\n\x07inspect\x18\x04 \x01(\x0e\x32 .luthien.controlplane.v1.InspectR\x07inspect\x12%\n\x0ewants_response\x18\x05 \x01(\x08R\rwantsResponseB\t\n\x07outcome\"\x8f\x01\n\x07\x43\x61llEnd\x12\x1f\n\x0bhttp_status\x18\x01 \x01(\x05R\nhttpStatus\x12%\n\x0eupstream_error\x18\x02 \x01(\tR\rupstreamError\x12<\n\x08response\x18\x03 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x08response\"\xb7\x02\n\x0c\x43\x61llResponse\x12\x43\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.CallDecisionH\x00R\x08\x64\x65\x63ision\x12R\n\x08response\x18\x02 \x01(\x0b\x32\x34.luthien.controlplane.v1.ApplyResponsePolicyResponseH\x00R\x08response\x12N\n\x07outputs\x18\x03 \x01(\x0b\x32\x32.luthien.controlplane.v1.StreamChunkPolicyResponseH\x00R\x07outputs\x12\x37\n\x04\x64one\x18\x04 \x01(\x0b\x32!.luthien.controlplane.v1.CallDoneH\x00R\x04\x64oneB\x05\n\x03msg\"\n\n\x08\x43\x61llDone*^\n\x07Inspect\x12\x17\n\x13INSPECT_UNSPECIFIED\x10\x00\x12\x10\n\x0cINSPECT_NONE\x10\x01\x12\x14\n\x10INSPECT_RESPONSE\x10\x02\x12\x12\n\x0eINSPECT_STREAM\x10\x03\x32\xde\x01\n\x0b\x43\x61llService\x12W\n\x04\x43\x61ll\x12$.luthien.controlplane.v1.CallRequest\x1a%.luthien.controlplane.v1.CallResponse(\x01\x30\x01\x12v\n\x0fWatchProcessing\x12/.luthien.controlplane.v1.WatchProcessingRequest\x1a\x30.luthien.controlplane.v1.WatchProcessingResponse0\x01\x42\x38Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"luthien/controlplane/v1/call.proto\x12\x17luthien.controlplane.v1\x1a$luthien/controlplane/v1/events.proto\x1a%luthien/controlplane/v1/history.proto\x1a$luthien/controlplane/v1/policy.proto\"\x18\n\x16WatchProcessingRequest\"\x8e\x01\n\x17WatchProcessingResponse\x12\'\n\x0fpolicy_revision\x18\x01 \x01(\tR\x0epolicyRevision\x12\x18\n\x07request\x18\x02 \x01(\x08R\x07request\x12\x1a\n\x08response\x18\x03 \x01(\x08R\x08response\x12\x14\n\x05\x63\x61\x63he\x18\x04 \x01(\x08R\x05\x63\x61\x63he\"\xca\x02\n\x0b\x43\x61llRequest\x12:\n\x05start\x18\x01 \x01(\x0b\x32\".luthien.controlplane.v1.CallStartH\x00R\x05start\x12>\n\x08response\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.MessageH\x00R\x08response\x12=\n\x06\x65vents\x18\x03 \x01(\x0b\x32#.luthien.controlplane.v1.CallEventsH\x00R\x06\x65vents\x12\x34\n\x03\x65nd\x18\x04 \x01(\x0b\x32 .luthien.controlplane.v1.CallEndH\x00R\x03\x65nd\x12\x43\n\nstream_end\x18\x05 \x01(\x0b\x32\".luthien.controlplane.v1.StreamEndH\x00R\tstreamEndB\x05\n\x03msg\"\xd5\x01\n\tCallStart\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x12\n\x04\x62ody\x18\x03 \x01(\x0cR\x04\x62ody\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\x16\n\x06stream\x18\x05 \x01(\x08R\x06stream\"J\n\nCallEvents\x12<\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.luthien.controlplane.v1.StreamEventR\x06\x65vents\"\xce\x02\n\x0c\x43\x61llDecision\x12?\n\x08\x63ontinue\x18\x01 \x01(\x0b\x32!.luthien.controlplane.v1.ContinueH\x00R\x08\x63ontinue\x12<\n\x07respond\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.RespondH\x00R\x07respond\x12\x39\n\x06reject\x18\x03 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12:\n\x07inspect\x18\x04 \x01(\x0e\x32 .luthien.controlplane.v1.InspectR\x07inspect\x12%\n\x0ewants_response\x18\x05 \x01(\x08R\rwantsResponse\x12\x16\n\x06\x63\x61\x63hed\x18\x06 \x01(\x08R\x06\x63\x61\x63hedB\t\n\x07outcome\"\xcc\x01\n\x07\x43\x61llEnd\x12\x1f\n\x0bhttp_status\x18\x01 \x01(\x05R\nhttpStatus\x12%\n\x0eupstream_error\x18\x02 \x01(\tR\rupstreamError\x12<\n\x08response\x18\x03 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x08response\x12;\n\x06record\x18\x04 \x01(\x0b\x32#.luthien.controlplane.v1.CallRecordR\x06record\"\xf9\x02\n\x0c\x43\x61llResponse\x12\x43\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.CallDecisionH\x00R\x08\x64\x65\x63ision\x12R\n\x08response\x18\x02 \x01(\x0b\x32\x34.luthien.controlplane.v1.ApplyResponsePolicyResponseH\x00R\x08response\x12N\n\x07outputs\x18\x03 \x01(\x0b\x32\x32.luthien.controlplane.v1.StreamChunkPolicyResponseH\x00R\x07outputs\x12\x37\n\x04\x64one\x18\x04 \x01(\x0b\x32!.luthien.controlplane.v1.CallDoneH\x00R\x04\x64one\x12@\n\x07\x66\x61ilure\x18\x05 \x01(\x0b\x32$.luthien.controlplane.v1.CallFailureH\x00R\x07\x66\x61ilureB\x05\n\x03msg\"\'\n\x0b\x43\x61llFailure\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\"\n\n\x08\x43\x61llDone*^\n\x07Inspect\x12\x17\n\x13INSPECT_UNSPECIFIED\x10\x00\x12\x10\n\x0cINSPECT_NONE\x10\x01\x12\x14\n\x10INSPECT_RESPONSE\x10\x02\x12\x12\n\x0eINSPECT_STREAM\x10\x03\x32\xde\x01\n\x0b\x43\x61llService\x12W\n\x04\x43\x61ll\x12$.luthien.controlplane.v1.CallRequest\x1a%.luthien.controlplane.v1.CallResponse(\x01\x30\x01\x12v\n\x0fWatchProcessing\x12/.luthien.controlplane.v1.WatchProcessingRequest\x1a\x30.luthien.controlplane.v1.WatchProcessingResponse0\x01\x42\x38Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'luthien.controlplane.v1.call_pb2', globals())
@@ -23,26 +24,28 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1'
-  _INSPECT._serialized_start=1651
-  _INSPECT._serialized_end=1745
-  _WATCHPROCESSINGREQUEST._serialized_start=139
-  _WATCHPROCESSINGREQUEST._serialized_end=163
-  _WATCHPROCESSINGRESPONSE._serialized_start=166
-  _WATCHPROCESSINGRESPONSE._serialized_end=308
-  _CALLREQUEST._serialized_start=311
-  _CALLREQUEST._serialized_end=572
-  _CALLSTART._serialized_start=575
-  _CALLSTART._serialized_end=788
-  _CALLEVENTS._serialized_start=790
-  _CALLEVENTS._serialized_end=864
-  _CALLDECISION._serialized_start=867
-  _CALLDECISION._serialized_end=1177
-  _CALLEND._serialized_start=1180
-  _CALLEND._serialized_end=1323
-  _CALLRESPONSE._serialized_start=1326
-  _CALLRESPONSE._serialized_end=1637
-  _CALLDONE._serialized_start=1639
-  _CALLDONE._serialized_end=1649
-  _CALLSERVICE._serialized_start=1748
-  _CALLSERVICE._serialized_end=1970
+  _INSPECT._serialized_start=1951
+  _INSPECT._serialized_end=2045
+  _WATCHPROCESSINGREQUEST._serialized_start=178
+  _WATCHPROCESSINGREQUEST._serialized_end=202
+  _WATCHPROCESSINGRESPONSE._serialized_start=205
+  _WATCHPROCESSINGRESPONSE._serialized_end=347
+  _CALLREQUEST._serialized_start=350
+  _CALLREQUEST._serialized_end=680
+  _CALLSTART._serialized_start=683
+  _CALLSTART._serialized_end=896
+  _CALLEVENTS._serialized_start=898
+  _CALLEVENTS._serialized_end=972
+  _CALLDECISION._serialized_start=975
+  _CALLDECISION._serialized_end=1309
+  _CALLEND._serialized_start=1312
+  _CALLEND._serialized_end=1516
+  _CALLRESPONSE._serialized_start=1519
+  _CALLRESPONSE._serialized_end=1896
+  _CALLFAILURE._serialized_start=1898
+  _CALLFAILURE._serialized_end=1937
+  _CALLDONE._serialized_start=1939
+  _CALLDONE._serialized_end=1949
+  _CALLSERVICE._serialized_start=2048
+  _CALLSERVICE._serialized_end=2270
 # @@protoc_insertion_point(module_scope)

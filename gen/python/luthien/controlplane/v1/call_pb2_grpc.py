@@ -22,13 +22,17 @@ class CallServiceStub(object):
     <--  final response
     events... (INSPECT_STREAM)       -->
     <--  outputs... (as they are decided)
-    end (outcome)                    -->
+    stream_end                       -->
+    <--  last outputs (end_stream)
+    end (outcome, record)            -->
     close send                       -->
     <--  done; the stream closes
 
     A message out of this order (anything before start, a second start, a
     response or events the decision did not ask for, events whose seqs do
-    not increase, anything after end) is refused with INVALID_ARGUMENT.
+    not increase, anything after end) is refused with INVALID_ARGUMENT. A
+    policy that fails answers a failure instead (see CallFailure), and the
+    call goes on to its end.
     """
 
     def __init__(self, channel):
@@ -66,13 +70,17 @@ class CallServiceServicer(object):
     <--  final response
     events... (INSPECT_STREAM)       -->
     <--  outputs... (as they are decided)
-    end (outcome)                    -->
+    stream_end                       -->
+    <--  last outputs (end_stream)
+    end (outcome, record)            -->
     close send                       -->
     <--  done; the stream closes
 
     A message out of this order (anything before start, a second start, a
     response or events the decision did not ask for, events whose seqs do
-    not increase, anything after end) is refused with INVALID_ARGUMENT.
+    not increase, anything after end) is refused with INVALID_ARGUMENT. A
+    policy that fails answers a failure instead (see CallFailure), and the
+    call goes on to its end.
     """
 
     def Call(self, request_iterator, context):
@@ -128,13 +136,17 @@ class CallService(object):
     <--  final response
     events... (INSPECT_STREAM)       -->
     <--  outputs... (as they are decided)
-    end (outcome)                    -->
+    stream_end                       -->
+    <--  last outputs (end_stream)
+    end (outcome, record)            -->
     close send                       -->
     <--  done; the stream closes
 
     A message out of this order (anything before start, a second start, a
     response or events the decision did not ask for, events whose seqs do
-    not increase, anything after end) is refused with INVALID_ARGUMENT.
+    not increase, anything after end) is refused with INVALID_ARGUMENT. A
+    policy that fails answers a failure instead (see CallFailure), and the
+    call goes on to its end.
     """
 
     @staticmethod

@@ -17,7 +17,7 @@ from luthien.controlplane.v1 import events_pb2 as luthien_dot_controlplane_dot_v
 from luthien.controlplane.v1 import policy_pb2 as luthien_dot_controlplane_dot_v1_dot_policy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%luthien/controlplane/v1/history.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\xe8\x01\n\tCallEvent\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x31\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12!\n\x0cpayload_json\x18\x06 \x01(\x0cR\x0bpayloadJson\"\xc6\x04\n\x0b\x43\x61llSummary\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12=\n\x06\x66ormat\x18\x05 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x1a\n\x08upstream\x18\x06 \x01(\tR\x08upstream\x12\x16\n\x06status\x18\x07 \x01(\x05R\x06status\x12\x16\n\x06stream\x18\x08 \x01(\x08R\x06stream\x12\x39\n\nstarted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x17\n\x07ttft_ms\x18\x0b \x01(\x01R\x06ttftMs\x12\x1f\n\x0b\x64uration_ms\x18\x0c \x01(\x01R\ndurationMs\x12\x34\n\x05usage\x18\r \x01(\x0b\x32\x1e.luthien.controlplane.v1.UsageR\x05usage\x12\x1e\n\nintervened\x18\x0e \x01(\x08R\nintervened\x12\'\n\x0fpolicy_revision\x18\x0f \x01(\tR\x0epolicyRevision\x12\x14\n\x05\x65rror\x18\x10 \x01(\tR\x05\x65rror\"\xfc\x02\n\nCallRecord\x12>\n\x07summary\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x07summary\x12:\n\x06\x65vents\x18\x02 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x06\x65vents\x12G\n\x0e\x66inal_response\x18\x03 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\rfinalResponse\x12#\n\rfinal_request\x18\x04 \x01(\x0cR\x0c\x66inalRequest\x12+\n\x11request_unchanged\x18\x05 \x01(\x08R\x10requestUnchanged\x12-\n\x12response_unchanged\x18\x06 \x01(\x08R\x11responseUnchanged\x12(\n\x10\x63\x61\x63he_fill_token\x18\x07 \x01(\tR\x0e\x63\x61\x63heFillToken\"O\n\x12RecordCallsRequest\x12\x39\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32#.luthien.controlplane.v1.CallRecordR\x05\x63\x61lls\"K\n\x13RecordCallsResponse\x12\x1a\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05R\x08\x61\x63\x63\x65pted\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x05R\x07\x64ropped\"\xa7\x01\n\x15StreamActivityRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12.\n\x13\x65vent_type_prefixes\x18\x03 \x03(\tR\x11\x65ventTypePrefixes\x12&\n\x0fpayload_as_json\x18\x04 \x01(\x08R\rpayloadAsJson\"l\n\x16StreamActivityResponse\x12\x38\n\x05\x65vent\x18\x01 \x01(\x0b\x32\".luthien.controlplane.v1.CallEventR\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x03R\x07\x64ropped\"\xa8\x02\n\x10ListCallsRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x16\n\x06status\x18\x03 \x01(\x05R\x06status\x12\'\n\x0fintervened_only\x18\x04 \x01(\x08R\x0eintervenedOnly\x12\x30\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n\tpage_size\x18\x07 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x08 \x01(\tR\tpageToken\"w\n\x11ListCallsResponse\x12:\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x05\x63\x61lls\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n\x0eGetCallRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\"\x87\x01\n\x0fGetCallResponse\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12:\n\x06\x65vents\x18\x02 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x06\x65vents\"-\n\x12GetCallDiffRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\"\x8e\x01\n\nJSONChange\x12\x12\n\x04path\x18\x01 \x01(\tR\x04path\x12\x0e\n\x02op\x18\x02 \x01(\tR\x02op\x12.\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x16.google.protobuf.ValueR\x06\x62\x65\x66ore\x12,\n\x05\x61\x66ter\x18\x04 \x01(\x0b\x32\x16.google.protobuf.ValueR\x05\x61\x66ter\"\xc7\x01\n\x08JSONDiff\x12\x33\n\x08original\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x08original\x12-\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x05\x66inal\x12\x18\n\x07\x63hanged\x18\x03 \x01(\x08R\x07\x63hanged\x12=\n\x07\x63hanges\x18\x04 \x03(\x0b\x32#.luthien.controlplane.v1.JSONChangeR\x07\x63hanges\"\xaa\x01\n\x13GetCallDiffResponse\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12;\n\x07request\x18\x02 \x01(\x0b\x32!.luthien.controlplane.v1.JSONDiffR\x07request\x12=\n\x08response\x18\x03 \x01(\x0b\x32!.luthien.controlplane.v1.JSONDiffR\x08response\"\xa1\x02\n\x0eSessionSummary\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n\x05turns\x18\x02 \x01(\x05R\x05turns\x12$\n\rinterventions\x18\x03 \x01(\x05R\rinterventions\x12\x16\n\x06models\x18\x04 \x03(\tR\x06models\x12\x41\n\x0e\x66irst_activity\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstActivity\x12?\n\rlast_activity\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastActivity\x12\x18\n\x07preview\x18\x07 \x01(\tR\x07preview\"Q\n\x13ListSessionsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"\x83\x01\n\x14ListSessionsResponse\x12\x43\n\x08sessions\x18\x01 \x03(\x0b\x32\'.luthien.controlplane.v1.SessionSummaryR\x08sessions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n\x11GetSessionRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\"\xf8\x01\n\x0bSessionTurn\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12\x31\n\x07request\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x07request\x12\x33\n\x08response\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x08response\x12G\n\rpolicy_events\x18\x04 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x0cpolicyEvents\"\x93\x01\n\x12GetSessionResponse\x12\x41\n\x07session\x18\x01 \x01(\x0b\x32\'.luthien.controlplane.v1.SessionSummaryR\x07session\x12:\n\x05turns\x18\x02 \x03(\x0b\x32$.luthien.controlplane.v1.SessionTurnR\x05turns\"G\n\x12SearchCallsRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"_\n\tSearchHit\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12\x18\n\x07snippet\x18\x02 \x01(\tR\x07snippet\"M\n\x13SearchCallsResponse\x12\x36\n\x04hits\x18\x01 \x03(\x0b\x32\".luthien.controlplane.v1.SearchHitR\x04hits\"\x11\n\x0fGetStatsRequest\"\xa7\x02\n\x10GetStatsResponse\x12%\n\x0e\x65vents_written\x18\x01 \x01(\x03R\reventsWritten\x12%\n\x0e\x65vents_dropped\x18\x02 \x01(\x03R\reventsDropped\x12\x1f\n\x0bqueue_depth\x18\x03 \x01(\x03R\nqueueDepth\x12!\n\x0cwrite_errors\x18\x04 \x01(\x03R\x0bwriteErrors\x12\x1d\n\ncache_hits\x18\x05 \x01(\x03R\tcacheHits\x12!\n\x0c\x63\x61\x63he_misses\x18\x06 \x01(\x03R\x0b\x63\x61\x63heMisses\x12)\n\x10\x61\x63tivity_dropped\x18\x07 \x01(\x03R\x0f\x61\x63tivityDropped\x12\x14\n\x05store\x18\x08 \x01(\tR\x05store2y\n\rRecordService\x12h\n\x0bRecordCalls\x12+.luthien.controlplane.v1.RecordCallsRequest\x1a,.luthien.controlplane.v1.RecordCallsResponse2\x86\x01\n\x0f\x41\x63tivityService\x12s\n\x0eStreamActivity\x12..luthien.controlplane.v1.StreamActivityRequest\x1a/.luthien.controlplane.v1.StreamActivityResponse0\x01\x32\xdb\x05\n\x0eHistoryService\x12\x62\n\tListCalls\x12).luthien.controlplane.v1.ListCallsRequest\x1a*.luthien.controlplane.v1.ListCallsResponse\x12\\\n\x07GetCall\x12\'.luthien.controlplane.v1.GetCallRequest\x1a(.luthien.controlplane.v1.GetCallResponse\x12h\n\x0bGetCallDiff\x12+.luthien.controlplane.v1.GetCallDiffRequest\x1a,.luthien.controlplane.v1.GetCallDiffResponse\x12k\n\x0cListSessions\x12,.luthien.controlplane.v1.ListSessionsRequest\x1a-.luthien.controlplane.v1.ListSessionsResponse\x12\x65\n\nGetSession\x12*.luthien.controlplane.v1.GetSessionRequest\x1a+.luthien.controlplane.v1.GetSessionResponse\x12h\n\x0bSearchCalls\x12+.luthien.controlplane.v1.SearchCallsRequest\x1a,.luthien.controlplane.v1.SearchCallsResponse\x12_\n\x08GetStats\x12(.luthien.controlplane.v1.GetStatsRequest\x1a).luthien.controlplane.v1.GetStatsResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%luthien/controlplane/v1/history.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\x1a$luthien/controlplane/v1/policy.proto\"\xe8\x01\n\tCallEvent\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x31\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12!\n\x0cpayload_json\x18\x06 \x01(\x0cR\x0bpayloadJson\"\xc6\x04\n\x0b\x43\x61llSummary\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12=\n\x06\x66ormat\x18\x05 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x1a\n\x08upstream\x18\x06 \x01(\tR\x08upstream\x12\x16\n\x06status\x18\x07 \x01(\x05R\x06status\x12\x16\n\x06stream\x18\x08 \x01(\x08R\x06stream\x12\x39\n\nstarted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x17\n\x07ttft_ms\x18\x0b \x01(\x01R\x06ttftMs\x12\x1f\n\x0b\x64uration_ms\x18\x0c \x01(\x01R\ndurationMs\x12\x34\n\x05usage\x18\r \x01(\x0b\x32\x1e.luthien.controlplane.v1.UsageR\x05usage\x12\x1e\n\nintervened\x18\x0e \x01(\x08R\nintervened\x12\'\n\x0fpolicy_revision\x18\x0f \x01(\tR\x0epolicyRevision\x12\x14\n\x05\x65rror\x18\x10 \x01(\tR\x05\x65rror\"\xda\x02\n\nCallRecord\x12>\n\x07summary\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x07summary\x12:\n\x06\x65vents\x18\x02 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x06\x65vents\x12G\n\x0e\x66inal_response\x18\x03 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\rfinalResponse\x12+\n\x11request_unchanged\x18\x05 \x01(\x08R\x10requestUnchanged\x12-\n\x12response_unchanged\x18\x06 \x01(\x08R\x11responseUnchangedJ\x04\x08\x04\x10\x05J\x04\x08\x07\x10\x08R\rfinal_requestR\x10\x63\x61\x63he_fill_token\"\xa7\x01\n\x15StreamActivityRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12.\n\x13\x65vent_type_prefixes\x18\x03 \x03(\tR\x11\x65ventTypePrefixes\x12&\n\x0fpayload_as_json\x18\x04 \x01(\x08R\rpayloadAsJson\"l\n\x16StreamActivityResponse\x12\x38\n\x05\x65vent\x18\x01 \x01(\x0b\x32\".luthien.controlplane.v1.CallEventR\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x03R\x07\x64ropped\"\xa8\x02\n\x10ListCallsRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x16\n\x06status\x18\x03 \x01(\x05R\x06status\x12\'\n\x0fintervened_only\x18\x04 \x01(\x08R\x0eintervenedOnly\x12\x30\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n\tpage_size\x18\x07 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x08 \x01(\tR\tpageToken\"w\n\x11ListCallsResponse\x12:\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x05\x63\x61lls\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n\x0eGetCallRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\"\x87\x01\n\x0fGetCallResponse\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12:\n\x06\x65vents\x18\x02 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x06\x65vents\"-\n\x12GetCallDiffRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\"\x8e\x01\n\nJSONChange\x12\x12\n\x04path\x18\x01 \x01(\tR\x04path\x12\x0e\n\x02op\x18\x02 \x01(\tR\x02op\x12.\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x16.google.protobuf.ValueR\x06\x62\x65\x66ore\x12,\n\x05\x61\x66ter\x18\x04 \x01(\x0b\x32\x16.google.protobuf.ValueR\x05\x61\x66ter\"\xc7\x01\n\x08JSONDiff\x12\x33\n\x08original\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x08original\x12-\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x05\x66inal\x12\x18\n\x07\x63hanged\x18\x03 \x01(\x08R\x07\x63hanged\x12=\n\x07\x63hanges\x18\x04 \x03(\x0b\x32#.luthien.controlplane.v1.JSONChangeR\x07\x63hanges\"\xaa\x01\n\x13GetCallDiffResponse\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12;\n\x07request\x18\x02 \x01(\x0b\x32!.luthien.controlplane.v1.JSONDiffR\x07request\x12=\n\x08response\x18\x03 \x01(\x0b\x32!.luthien.controlplane.v1.JSONDiffR\x08response\"\xa1\x02\n\x0eSessionSummary\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n\x05turns\x18\x02 \x01(\x05R\x05turns\x12$\n\rinterventions\x18\x03 \x01(\x05R\rinterventions\x12\x16\n\x06models\x18\x04 \x03(\tR\x06models\x12\x41\n\x0e\x66irst_activity\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstActivity\x12?\n\rlast_activity\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastActivity\x12\x18\n\x07preview\x18\x07 \x01(\tR\x07preview\"Q\n\x13ListSessionsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"\x83\x01\n\x14ListSessionsResponse\x12\x43\n\x08sessions\x18\x01 \x03(\x0b\x32\'.luthien.controlplane.v1.SessionSummaryR\x08sessions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n\x11GetSessionRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\"\xf8\x01\n\x0bSessionTurn\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12\x31\n\x07request\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x07request\x12\x33\n\x08response\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x08response\x12G\n\rpolicy_events\x18\x04 \x03(\x0b\x32\".luthien.controlplane.v1.CallEventR\x0cpolicyEvents\"\x93\x01\n\x12GetSessionResponse\x12\x41\n\x07session\x18\x01 \x01(\x0b\x32\'.luthien.controlplane.v1.SessionSummaryR\x07session\x12:\n\x05turns\x18\x02 \x03(\x0b\x32$.luthien.controlplane.v1.SessionTurnR\x05turns\"G\n\x12SearchCallsRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"_\n\tSearchHit\x12\x38\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.CallSummaryR\x04\x63\x61ll\x12\x18\n\x07snippet\x18\x02 \x01(\tR\x07snippet\"M\n\x13SearchCallsResponse\x12\x36\n\x04hits\x18\x01 \x03(\x0b\x32\".luthien.controlplane.v1.SearchHitR\x04hits\"\x11\n\x0fGetStatsRequest\"\xa7\x02\n\x10GetStatsResponse\x12%\n\x0e\x65vents_written\x18\x01 \x01(\x03R\reventsWritten\x12%\n\x0e\x65vents_dropped\x18\x02 \x01(\x03R\reventsDropped\x12\x1f\n\x0bqueue_depth\x18\x03 \x01(\x03R\nqueueDepth\x12!\n\x0cwrite_errors\x18\x04 \x01(\x03R\x0bwriteErrors\x12\x1d\n\ncache_hits\x18\x05 \x01(\x03R\tcacheHits\x12!\n\x0c\x63\x61\x63he_misses\x18\x06 \x01(\x03R\x0b\x63\x61\x63heMisses\x12)\n\x10\x61\x63tivity_dropped\x18\x07 \x01(\x03R\x0f\x61\x63tivityDropped\x12\x14\n\x05store\x18\x08 \x01(\tR\x05store2\x86\x01\n\x0f\x41\x63tivityService\x12s\n\x0eStreamActivity\x12..luthien.controlplane.v1.StreamActivityRequest\x1a/.luthien.controlplane.v1.StreamActivityResponse0\x01\x32\xdb\x05\n\x0eHistoryService\x12\x62\n\tListCalls\x12).luthien.controlplane.v1.ListCallsRequest\x1a*.luthien.controlplane.v1.ListCallsResponse\x12\\\n\x07GetCall\x12\'.luthien.controlplane.v1.GetCallRequest\x1a(.luthien.controlplane.v1.GetCallResponse\x12h\n\x0bGetCallDiff\x12+.luthien.controlplane.v1.GetCallDiffRequest\x1a,.luthien.controlplane.v1.GetCallDiffResponse\x12k\n\x0cListSessions\x12,.luthien.controlplane.v1.ListSessionsRequest\x1a-.luthien.controlplane.v1.ListSessionsResponse\x12\x65\n\nGetSession\x12*.luthien.controlplane.v1.GetSessionRequest\x1a+.luthien.controlplane.v1.GetSessionResponse\x12h\n\x0bSearchCalls\x12+.luthien.controlplane.v1.SearchCallsRequest\x1a,.luthien.controlplane.v1.SearchCallsResponse\x12_\n\x08GetStats\x12(.luthien.controlplane.v1.GetStatsRequest\x1a).luthien.controlplane.v1.GetStatsResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'luthien.controlplane.v1.history_pb2', globals())
@@ -30,57 +30,51 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CALLSUMMARY._serialized_start=441
   _CALLSUMMARY._serialized_end=1023
   _CALLRECORD._serialized_start=1026
-  _CALLRECORD._serialized_end=1406
-  _RECORDCALLSREQUEST._serialized_start=1408
-  _RECORDCALLSREQUEST._serialized_end=1487
-  _RECORDCALLSRESPONSE._serialized_start=1489
-  _RECORDCALLSRESPONSE._serialized_end=1564
-  _STREAMACTIVITYREQUEST._serialized_start=1567
-  _STREAMACTIVITYREQUEST._serialized_end=1734
-  _STREAMACTIVITYRESPONSE._serialized_start=1736
-  _STREAMACTIVITYRESPONSE._serialized_end=1844
-  _LISTCALLSREQUEST._serialized_start=1847
-  _LISTCALLSREQUEST._serialized_end=2143
-  _LISTCALLSRESPONSE._serialized_start=2145
-  _LISTCALLSRESPONSE._serialized_end=2264
-  _GETCALLREQUEST._serialized_start=2266
-  _GETCALLREQUEST._serialized_end=2307
-  _GETCALLRESPONSE._serialized_start=2310
-  _GETCALLRESPONSE._serialized_end=2445
-  _GETCALLDIFFREQUEST._serialized_start=2447
-  _GETCALLDIFFREQUEST._serialized_end=2492
-  _JSONCHANGE._serialized_start=2495
-  _JSONCHANGE._serialized_end=2637
-  _JSONDIFF._serialized_start=2640
-  _JSONDIFF._serialized_end=2839
-  _GETCALLDIFFRESPONSE._serialized_start=2842
-  _GETCALLDIFFRESPONSE._serialized_end=3012
-  _SESSIONSUMMARY._serialized_start=3015
-  _SESSIONSUMMARY._serialized_end=3304
-  _LISTSESSIONSREQUEST._serialized_start=3306
-  _LISTSESSIONSREQUEST._serialized_end=3387
-  _LISTSESSIONSRESPONSE._serialized_start=3390
-  _LISTSESSIONSRESPONSE._serialized_end=3521
-  _GETSESSIONREQUEST._serialized_start=3523
-  _GETSESSIONREQUEST._serialized_end=3573
-  _SESSIONTURN._serialized_start=3576
-  _SESSIONTURN._serialized_end=3824
-  _GETSESSIONRESPONSE._serialized_start=3827
-  _GETSESSIONRESPONSE._serialized_end=3974
-  _SEARCHCALLSREQUEST._serialized_start=3976
-  _SEARCHCALLSREQUEST._serialized_end=4047
-  _SEARCHHIT._serialized_start=4049
-  _SEARCHHIT._serialized_end=4144
-  _SEARCHCALLSRESPONSE._serialized_start=4146
-  _SEARCHCALLSRESPONSE._serialized_end=4223
-  _GETSTATSREQUEST._serialized_start=4225
-  _GETSTATSREQUEST._serialized_end=4242
-  _GETSTATSRESPONSE._serialized_start=4245
-  _GETSTATSRESPONSE._serialized_end=4540
-  _RECORDSERVICE._serialized_start=4542
-  _RECORDSERVICE._serialized_end=4663
-  _ACTIVITYSERVICE._serialized_start=4666
-  _ACTIVITYSERVICE._serialized_end=4800
-  _HISTORYSERVICE._serialized_start=4803
-  _HISTORYSERVICE._serialized_end=5534
+  _CALLRECORD._serialized_end=1372
+  _STREAMACTIVITYREQUEST._serialized_start=1375
+  _STREAMACTIVITYREQUEST._serialized_end=1542
+  _STREAMACTIVITYRESPONSE._serialized_start=1544
+  _STREAMACTIVITYRESPONSE._serialized_end=1652
+  _LISTCALLSREQUEST._serialized_start=1655
+  _LISTCALLSREQUEST._serialized_end=1951
+  _LISTCALLSRESPONSE._serialized_start=1953
+  _LISTCALLSRESPONSE._serialized_end=2072
+  _GETCALLREQUEST._serialized_start=2074
+  _GETCALLREQUEST._serialized_end=2115
+  _GETCALLRESPONSE._serialized_start=2118
+  _GETCALLRESPONSE._serialized_end=2253
+  _GETCALLDIFFREQUEST._serialized_start=2255
+  _GETCALLDIFFREQUEST._serialized_end=2300
+  _JSONCHANGE._serialized_start=2303
+  _JSONCHANGE._serialized_end=2445
+  _JSONDIFF._serialized_start=2448
+  _JSONDIFF._serialized_end=2647
+  _GETCALLDIFFRESPONSE._serialized_start=2650
+  _GETCALLDIFFRESPONSE._serialized_end=2820
+  _SESSIONSUMMARY._serialized_start=2823
+  _SESSIONSUMMARY._serialized_end=3112
+  _LISTSESSIONSREQUEST._serialized_start=3114
+  _LISTSESSIONSREQUEST._serialized_end=3195
+  _LISTSESSIONSRESPONSE._serialized_start=3198
+  _LISTSESSIONSRESPONSE._serialized_end=3329
+  _GETSESSIONREQUEST._serialized_start=3331
+  _GETSESSIONREQUEST._serialized_end=3381
+  _SESSIONTURN._serialized_start=3384
+  _SESSIONTURN._serialized_end=3632
+  _GETSESSIONRESPONSE._serialized_start=3635
+  _GETSESSIONRESPONSE._serialized_end=3782
+  _SEARCHCALLSREQUEST._serialized_start=3784
+  _SEARCHCALLSREQUEST._serialized_end=3855
+  _SEARCHHIT._serialized_start=3857
+  _SEARCHHIT._serialized_end=3952
+  _SEARCHCALLSRESPONSE._serialized_start=3954
+  _SEARCHCALLSRESPONSE._serialized_end=4031
+  _GETSTATSREQUEST._serialized_start=4033
+  _GETSTATSREQUEST._serialized_end=4050
+  _GETSTATSRESPONSE._serialized_start=4053
+  _GETSTATSRESPONSE._serialized_end=4348
+  _ACTIVITYSERVICE._serialized_start=4351
+  _ACTIVITYSERVICE._serialized_end=4485
+  _HISTORYSERVICE._serialized_start=4488
+  _HISTORYSERVICE._serialized_end=5219
 # @@protoc_insertion_point(module_scope)

@@ -26,22 +26,18 @@ class CallEvent(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., session_id: _Optional[str] = ..., event_type: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., payload_json: _Optional[bytes] = ...) -> None: ...
 
 class CallRecord(_message.Message):
-    __slots__ = ["cache_fill_token", "events", "final_request", "final_response", "request_unchanged", "response_unchanged", "summary"]
-    CACHE_FILL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ["events", "final_response", "request_unchanged", "response_unchanged", "summary"]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
-    FINAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
     FINAL_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
-    cache_fill_token: str
     events: _containers.RepeatedCompositeFieldContainer[CallEvent]
-    final_request: bytes
     final_response: _events_pb2.Message
     request_unchanged: bool
     response_unchanged: bool
     summary: CallSummary
-    def __init__(self, summary: _Optional[_Union[CallSummary, _Mapping]] = ..., events: _Optional[_Iterable[_Union[CallEvent, _Mapping]]] = ..., final_response: _Optional[_Union[_events_pb2.Message, _Mapping]] = ..., final_request: _Optional[bytes] = ..., request_unchanged: bool = ..., response_unchanged: bool = ..., cache_fill_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, summary: _Optional[_Union[CallSummary, _Mapping]] = ..., events: _Optional[_Iterable[_Union[CallEvent, _Mapping]]] = ..., final_response: _Optional[_Union[_events_pb2.Message, _Mapping]] = ..., request_unchanged: bool = ..., response_unchanged: bool = ...) -> None: ...
 
 class CallSummary(_message.Message):
     __slots__ = ["call_id", "duration_ms", "error", "finished_at", "format", "intervened", "model", "policy_revision", "session_id", "started_at", "status", "stream", "ttft_ms", "upstream", "usage", "user_id"]
@@ -214,20 +210,6 @@ class ListSessionsResponse(_message.Message):
     next_page_token: str
     sessions: _containers.RepeatedCompositeFieldContainer[SessionSummary]
     def __init__(self, sessions: _Optional[_Iterable[_Union[SessionSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
-
-class RecordCallsRequest(_message.Message):
-    __slots__ = ["calls"]
-    CALLS_FIELD_NUMBER: _ClassVar[int]
-    calls: _containers.RepeatedCompositeFieldContainer[CallRecord]
-    def __init__(self, calls: _Optional[_Iterable[_Union[CallRecord, _Mapping]]] = ...) -> None: ...
-
-class RecordCallsResponse(_message.Message):
-    __slots__ = ["accepted", "dropped"]
-    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
-    DROPPED_FIELD_NUMBER: _ClassVar[int]
-    accepted: int
-    dropped: int
-    def __init__(self, accepted: _Optional[int] = ..., dropped: _Optional[int] = ...) -> None: ...
 
 class SearchCallsRequest(_message.Message):
     __slots__ = ["page_size", "query"]

@@ -16,7 +16,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from luthien.controlplane.v1 import events_pb2 as luthien_dot_controlplane_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$luthien/controlplane/v1/policy.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\"\xb1\x02\n\x0fRequestMetadata\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\x12\x14\n\x05model\x18\x03 \x01(\tR\x05model\x12\x16\n\x06stream\x18\x04 \x01(\x08R\x06stream\x12O\n\x07headers\x18\x05 \x03(\x0b\x32\x35.luthien.controlplane.v1.RequestMetadata.HeadersEntryR\x07headers\x12+\n\x11\x63redential_sha256\x18\x06 \x01(\tR\x10\x63redentialSha256\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xcf\x01\n\x1b\x41pplyRequestPoliciesRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x12\n\x04\x62ody\x18\x03 \x01(\x0cR\x04\x62ody\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\",\n\x08\x43ontinue\x12\x17\n\x04\x62ody\x18\x01 \x01(\x0cH\x00R\x04\x62ody\x88\x01\x01\x42\x07\n\x05_body\"E\n\x07Respond\x12:\n\x07message\x18\x01 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x07message\"b\n\x06Reject\x12\x1f\n\x0bhttp_status\x18\x01 \x01(\x05R\nhttpStatus\x12\x1d\n\nerror_type\x18\x02 \x01(\tR\terrorType\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\"\xe1\x02\n\x1c\x41pplyRequestPoliciesResponse\x12?\n\x08\x63ontinue\x18\x01 \x01(\x0b\x32!.luthien.controlplane.v1.ContinueH\x00R\x08\x63ontinue\x12<\n\x07respond\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.RespondH\x00R\x07respond\x12\x39\n\x06reject\x18\x03 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12\'\n\x0fpolicy_revision\x18\x04 \x01(\tR\x0epolicyRevision\x12)\n\x10inspect_response\x18\x05 \x01(\x08R\x0finspectResponse\x12(\n\x10\x63\x61\x63he_fill_token\x18\x06 \x01(\tR\x0e\x63\x61\x63heFillTokenB\t\n\x07outcome\"\xbb\x02\n\x1a\x41pplyResponsePolicyRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x18\n\x07request\x18\x03 \x01(\x0cR\x07request\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\'\n\x0fpolicy_revision\x18\x05 \x01(\tR\x0epolicyRevision\x12<\n\x08response\x18\x06 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x08response\"m\n\x1b\x41pplyResponsePolicyResponse\x12\x41\n\x08response\x18\x01 \x01(\x0b\x32 .luthien.controlplane.v1.MessageH\x00R\x08response\x88\x01\x01\x42\x0b\n\t_response\"\xee\x01\n\x0bStreamStart\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x18\n\x07request\x18\x03 \x01(\x0cR\x07request\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\'\n\x0fpolicy_revision\x18\x05 \x01(\tR\x0epolicyRevision\"2\n\tStreamEnd\x12%\n\x0eupstream_error\x18\x01 \x01(\tR\rupstreamError\"\xd5\x01\n\x18StreamChunkPolicyRequest\x12<\n\x05start\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.StreamStartH\x00R\x05start\x12<\n\x05\x65vent\x18\x02 \x01(\x0b\x32$.luthien.controlplane.v1.StreamEventH\x00R\x05\x65vent\x12\x36\n\x03\x65nd\x18\x03 \x01(\x0b\x32\".luthien.controlplane.v1.StreamEndH\x00R\x03\x65ndB\x05\n\x03msg\"\x81\x01\n\x0cStreamOutput\x12)\n\x0fpassthrough_seq\x18\x01 \x01(\x04H\x00R\x0epassthroughSeq\x12<\n\x05\x65vent\x18\x02 \x01(\x0b\x32$.luthien.controlplane.v1.StreamEventH\x00R\x05\x65ventB\x08\n\x06output\"{\n\x19StreamChunkPolicyResponse\x12?\n\x07outputs\x18\x01 \x03(\x0b\x32%.luthien.controlplane.v1.StreamOutputR\x07outputs\x12\x1d\n\nend_stream\x18\x02 \x01(\x08R\tendStream\"U\n\x0cPolicyConfig\x12\x14\n\x05\x63lass\x18\x01 \x01(\tR\x05\x63lass\x12/\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\"\xc7\x01\n\x0c\x41\x63tivePolicy\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n\x08revision\x18\x02 \x01(\tR\x08revision\x12=\n\x0c\x61\x63tivated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61\x63tivatedAt\x12\x1d\n\nchanged_by\x18\x04 \x01(\tR\tchangedBy\"\x12\n\x10GetPolicyRequest\"R\n\x11GetPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x06\x61\x63tive\"Q\n\x10SetPolicyRequest\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\"R\n\x11SetPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x06\x61\x63tive\"\x18\n\x16ListPolicyTypesRequest\"\x8c\x01\n\nPolicyType\x12\x14\n\x05\x63lass\x18\x01 \x01(\tR\x05\x63lass\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12,\n\x12\x63onfig_schema_json\x18\x03 \x01(\tR\x10\x63onfigSchemaJson\x12\x18\n\x07\x61liases\x18\x04 \x03(\tR\x07\x61liases\"T\n\x17ListPolicyTypesResponse\x12\x39\n\x05types\x18\x01 \x03(\x0b\x32#.luthien.controlplane.v1.PolicyTypeR\x05types\"7\n\x18ListPolicyHistoryRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\"\\\n\x19ListPolicyHistoryResponse\x12?\n\x07\x65ntries\x18\x01 \x03(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x07\x65ntries\"\xdf\x01\n\x13\x44ryRunPolicyRequest\x12\x41\n\x08proposed\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x08proposed\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12!\n\x0crequest_json\x18\x03 \x01(\tR\x0brequestJson\x12#\n\rresponse_json\x18\x04 \x01(\tR\x0cresponseJson\"\x98\x01\n\x14\x44ryRunPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.DryRunResultR\x06\x61\x63tive\x12\x41\n\x08proposed\x18\x02 \x01(\x0b\x32%.luthien.controlplane.v1.DryRunResultR\x08proposed\"\xd5\x03\n\x0c\x44ryRunResult\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n\x08revision\x18\x02 \x01(\tR\x08revision\x12\x32\n\x14\x66orward_request_json\x18\x03 \x01(\tH\x00R\x12\x66orwardRequestJson\x12#\n\x0crespond_json\x18\x04 \x01(\tH\x00R\x0brespondJson\x12\x39\n\x06reject\x18\x05 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12\'\n\x0frequest_changed\x18\x06 \x01(\x08R\x0erequestChanged\x12#\n\rresponse_json\x18\x07 \x01(\tR\x0cresponseJson\x12)\n\x10response_changed\x18\x08 \x01(\x08R\x0fresponseChanged\x12<\n\x06\x65vents\x18\t \x03(\x0b\x32$.luthien.controlplane.v1.DryRunEventR\x06\x65vents\x12\x14\n\x05\x65rror\x18\n \x01(\tR\x05\x65rrorB\t\n\x07outcome\"D\n\x0b\x44ryRunEvent\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12!\n\x0cpayload_json\x18\x02 \x01(\tR\x0bpayloadJson*r\n\x0c\x43lientFormat\x12\x1d\n\x19\x43LIENT_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43LIENT_FORMAT_OPENAI_CHAT\x10\x01\x12$\n CLIENT_FORMAT_ANTHROPIC_MESSAGES\x10\x02\x32\x98\x03\n\rPolicyService\x12\x83\x01\n\x14\x41pplyRequestPolicies\x12\x34.luthien.controlplane.v1.ApplyRequestPoliciesRequest\x1a\x35.luthien.controlplane.v1.ApplyRequestPoliciesResponse\x12\x80\x01\n\x13\x41pplyResponsePolicy\x12\x33.luthien.controlplane.v1.ApplyResponsePolicyRequest\x1a\x34.luthien.controlplane.v1.ApplyResponsePolicyResponse\x12~\n\x11StreamChunkPolicy\x12\x31.luthien.controlplane.v1.StreamChunkPolicyRequest\x1a\x32.luthien.controlplane.v1.StreamChunkPolicyResponse(\x01\x30\x01\x32\xbb\x04\n\x12PolicyAdminService\x12\x62\n\tGetPolicy\x12).luthien.controlplane.v1.GetPolicyRequest\x1a*.luthien.controlplane.v1.GetPolicyResponse\x12\x62\n\tSetPolicy\x12).luthien.controlplane.v1.SetPolicyRequest\x1a*.luthien.controlplane.v1.SetPolicyResponse\x12t\n\x0fListPolicyTypes\x12/.luthien.controlplane.v1.ListPolicyTypesRequest\x1a\x30.luthien.controlplane.v1.ListPolicyTypesResponse\x12z\n\x11ListPolicyHistory\x12\x31.luthien.controlplane.v1.ListPolicyHistoryRequest\x1a\x32.luthien.controlplane.v1.ListPolicyHistoryResponse\x12k\n\x0c\x44ryRunPolicy\x12,.luthien.controlplane.v1.DryRunPolicyRequest\x1a-.luthien.controlplane.v1.DryRunPolicyResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$luthien/controlplane/v1/policy.proto\x12\x17luthien.controlplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$luthien/controlplane/v1/events.proto\"\xb1\x02\n\x0fRequestMetadata\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n\x07user_id\x18\x02 \x01(\tR\x06userId\x12\x14\n\x05model\x18\x03 \x01(\tR\x05model\x12\x16\n\x06stream\x18\x04 \x01(\x08R\x06stream\x12O\n\x07headers\x18\x05 \x03(\x0b\x32\x35.luthien.controlplane.v1.RequestMetadata.HeadersEntryR\x07headers\x12+\n\x11\x63redential_sha256\x18\x06 \x01(\tR\x10\x63redentialSha256\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xcf\x01\n\x1b\x41pplyRequestPoliciesRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x12\n\x04\x62ody\x18\x03 \x01(\x0cR\x04\x62ody\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\",\n\x08\x43ontinue\x12\x17\n\x04\x62ody\x18\x01 \x01(\x0cH\x00R\x04\x62ody\x88\x01\x01\x42\x07\n\x05_body\"E\n\x07Respond\x12:\n\x07message\x18\x01 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x07message\"b\n\x06Reject\x12\x1f\n\x0bhttp_status\x18\x01 \x01(\x05R\nhttpStatus\x12\x1d\n\nerror_type\x18\x02 \x01(\tR\terrorType\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\"\xcf\x02\n\x1c\x41pplyRequestPoliciesResponse\x12?\n\x08\x63ontinue\x18\x01 \x01(\x0b\x32!.luthien.controlplane.v1.ContinueH\x00R\x08\x63ontinue\x12<\n\x07respond\x18\x02 \x01(\x0b\x32 .luthien.controlplane.v1.RespondH\x00R\x07respond\x12\x39\n\x06reject\x18\x03 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12\'\n\x0fpolicy_revision\x18\x04 \x01(\tR\x0epolicyRevision\x12)\n\x10inspect_response\x18\x05 \x01(\x08R\x0finspectResponseB\t\n\x07outcomeJ\x04\x08\x06\x10\x07R\x10\x63\x61\x63he_fill_token\"\xbb\x02\n\x1a\x41pplyResponsePolicyRequest\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x18\n\x07request\x18\x03 \x01(\x0cR\x07request\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\'\n\x0fpolicy_revision\x18\x05 \x01(\tR\x0epolicyRevision\x12<\n\x08response\x18\x06 \x01(\x0b\x32 .luthien.controlplane.v1.MessageR\x08response\"m\n\x1b\x41pplyResponsePolicyResponse\x12\x41\n\x08response\x18\x01 \x01(\x0b\x32 .luthien.controlplane.v1.MessageH\x00R\x08response\x88\x01\x01\x42\x0b\n\t_response\"\xee\x01\n\x0bStreamStart\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12\x18\n\x07request\x18\x03 \x01(\x0cR\x07request\x12\x44\n\x08metadata\x18\x04 \x01(\x0b\x32(.luthien.controlplane.v1.RequestMetadataR\x08metadata\x12\'\n\x0fpolicy_revision\x18\x05 \x01(\tR\x0epolicyRevision\"2\n\tStreamEnd\x12%\n\x0eupstream_error\x18\x01 \x01(\tR\rupstreamError\"\xd5\x01\n\x18StreamChunkPolicyRequest\x12<\n\x05start\x18\x01 \x01(\x0b\x32$.luthien.controlplane.v1.StreamStartH\x00R\x05start\x12<\n\x05\x65vent\x18\x02 \x01(\x0b\x32$.luthien.controlplane.v1.StreamEventH\x00R\x05\x65vent\x12\x36\n\x03\x65nd\x18\x03 \x01(\x0b\x32\".luthien.controlplane.v1.StreamEndH\x00R\x03\x65ndB\x05\n\x03msg\"\x81\x01\n\x0cStreamOutput\x12)\n\x0fpassthrough_seq\x18\x01 \x01(\x04H\x00R\x0epassthroughSeq\x12<\n\x05\x65vent\x18\x02 \x01(\x0b\x32$.luthien.controlplane.v1.StreamEventH\x00R\x05\x65ventB\x08\n\x06output\"{\n\x19StreamChunkPolicyResponse\x12?\n\x07outputs\x18\x01 \x03(\x0b\x32%.luthien.controlplane.v1.StreamOutputR\x07outputs\x12\x1d\n\nend_stream\x18\x02 \x01(\x08R\tendStream\"U\n\x0cPolicyConfig\x12\x14\n\x05\x63lass\x18\x01 \x01(\tR\x05\x63lass\x12/\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\"\xc7\x01\n\x0c\x41\x63tivePolicy\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n\x08revision\x18\x02 \x01(\tR\x08revision\x12=\n\x0c\x61\x63tivated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61\x63tivatedAt\x12\x1d\n\nchanged_by\x18\x04 \x01(\tR\tchangedBy\"\x12\n\x10GetPolicyRequest\"R\n\x11GetPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x06\x61\x63tive\"Q\n\x10SetPolicyRequest\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\"R\n\x11SetPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x06\x61\x63tive\"\x18\n\x16ListPolicyTypesRequest\"\x8c\x01\n\nPolicyType\x12\x14\n\x05\x63lass\x18\x01 \x01(\tR\x05\x63lass\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12,\n\x12\x63onfig_schema_json\x18\x03 \x01(\tR\x10\x63onfigSchemaJson\x12\x18\n\x07\x61liases\x18\x04 \x03(\tR\x07\x61liases\"T\n\x17ListPolicyTypesResponse\x12\x39\n\x05types\x18\x01 \x03(\x0b\x32#.luthien.controlplane.v1.PolicyTypeR\x05types\"7\n\x18ListPolicyHistoryRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\"\\\n\x19ListPolicyHistoryResponse\x12?\n\x07\x65ntries\x18\x01 \x03(\x0b\x32%.luthien.controlplane.v1.ActivePolicyR\x07\x65ntries\"\xdf\x01\n\x13\x44ryRunPolicyRequest\x12\x41\n\x08proposed\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x08proposed\x12=\n\x06\x66ormat\x18\x02 \x01(\x0e\x32%.luthien.controlplane.v1.ClientFormatR\x06\x66ormat\x12!\n\x0crequest_json\x18\x03 \x01(\tR\x0brequestJson\x12#\n\rresponse_json\x18\x04 \x01(\tR\x0cresponseJson\"\x98\x01\n\x14\x44ryRunPolicyResponse\x12=\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.DryRunResultR\x06\x61\x63tive\x12\x41\n\x08proposed\x18\x02 \x01(\x0b\x32%.luthien.controlplane.v1.DryRunResultR\x08proposed\"\xd5\x03\n\x0c\x44ryRunResult\x12=\n\x06policy\x18\x01 \x01(\x0b\x32%.luthien.controlplane.v1.PolicyConfigR\x06policy\x12\x1a\n\x08revision\x18\x02 \x01(\tR\x08revision\x12\x32\n\x14\x66orward_request_json\x18\x03 \x01(\tH\x00R\x12\x66orwardRequestJson\x12#\n\x0crespond_json\x18\x04 \x01(\tH\x00R\x0brespondJson\x12\x39\n\x06reject\x18\x05 \x01(\x0b\x32\x1f.luthien.controlplane.v1.RejectH\x00R\x06reject\x12\'\n\x0frequest_changed\x18\x06 \x01(\x08R\x0erequestChanged\x12#\n\rresponse_json\x18\x07 \x01(\tR\x0cresponseJson\x12)\n\x10response_changed\x18\x08 \x01(\x08R\x0fresponseChanged\x12<\n\x06\x65vents\x18\t \x03(\x0b\x32$.luthien.controlplane.v1.DryRunEventR\x06\x65vents\x12\x14\n\x05\x65rror\x18\n \x01(\tR\x05\x65rrorB\t\n\x07outcome\"D\n\x0b\x44ryRunEvent\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12!\n\x0cpayload_json\x18\x02 \x01(\tR\x0bpayloadJson*r\n\x0c\x43lientFormat\x12\x1d\n\x19\x43LIENT_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43LIENT_FORMAT_OPENAI_CHAT\x10\x01\x12$\n CLIENT_FORMAT_ANTHROPIC_MESSAGES\x10\x02\x32\x98\x03\n\rPolicyService\x12\x83\x01\n\x14\x41pplyRequestPolicies\x12\x34.luthien.controlplane.v1.ApplyRequestPoliciesRequest\x1a\x35.luthien.controlplane.v1.ApplyRequestPoliciesResponse\x12\x80\x01\n\x13\x41pplyResponsePolicy\x12\x33.luthien.controlplane.v1.ApplyResponsePolicyRequest\x1a\x34.luthien.controlplane.v1.ApplyResponsePolicyResponse\x12~\n\x11StreamChunkPolicy\x12\x31.luthien.controlplane.v1.StreamChunkPolicyRequest\x1a\x32.luthien.controlplane.v1.StreamChunkPolicyResponse(\x01\x30\x01\x32\xbb\x04\n\x12PolicyAdminService\x12\x62\n\tGetPolicy\x12).luthien.controlplane.v1.GetPolicyRequest\x1a*.luthien.controlplane.v1.GetPolicyResponse\x12\x62\n\tSetPolicy\x12).luthien.controlplane.v1.SetPolicyRequest\x1a*.luthien.controlplane.v1.SetPolicyResponse\x12t\n\x0fListPolicyTypes\x12/.luthien.controlplane.v1.ListPolicyTypesRequest\x1a\x30.luthien.controlplane.v1.ListPolicyTypesResponse\x12z\n\x11ListPolicyHistory\x12\x31.luthien.controlplane.v1.ListPolicyHistoryRequest\x1a\x32.luthien.controlplane.v1.ListPolicyHistoryResponse\x12k\n\x0c\x44ryRunPolicy\x12,.luthien.controlplane.v1.DryRunPolicyRequest\x1a-.luthien.controlplane.v1.DryRunPolicyResponseB8Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'luthien.controlplane.v1.policy_pb2', globals())
@@ -26,8 +26,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._serialized_options = b'Z6luthien.dev/gen/luthien/controlplane/v1;controlplanev1'
   _REQUESTMETADATA_HEADERSENTRY._options = None
   _REQUESTMETADATA_HEADERSENTRY._serialized_options = b'8\001'
-  _CLIENTFORMAT._serialized_start=4341
-  _CLIENTFORMAT._serialized_end=4455
+  _CLIENTFORMAT._serialized_start=4323
+  _CLIENTFORMAT._serialized_end=4437
   _REQUESTMETADATA._serialized_start=167
   _REQUESTMETADATA._serialized_end=472
   _REQUESTMETADATA_HEADERSENTRY._serialized_start=414
@@ -41,53 +41,53 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _REJECT._serialized_start=801
   _REJECT._serialized_end=899
   _APPLYREQUESTPOLICIESRESPONSE._serialized_start=902
-  _APPLYREQUESTPOLICIESRESPONSE._serialized_end=1255
-  _APPLYRESPONSEPOLICYREQUEST._serialized_start=1258
-  _APPLYRESPONSEPOLICYREQUEST._serialized_end=1573
-  _APPLYRESPONSEPOLICYRESPONSE._serialized_start=1575
-  _APPLYRESPONSEPOLICYRESPONSE._serialized_end=1684
-  _STREAMSTART._serialized_start=1687
-  _STREAMSTART._serialized_end=1925
-  _STREAMEND._serialized_start=1927
-  _STREAMEND._serialized_end=1977
-  _STREAMCHUNKPOLICYREQUEST._serialized_start=1980
-  _STREAMCHUNKPOLICYREQUEST._serialized_end=2193
-  _STREAMOUTPUT._serialized_start=2196
-  _STREAMOUTPUT._serialized_end=2325
-  _STREAMCHUNKPOLICYRESPONSE._serialized_start=2327
-  _STREAMCHUNKPOLICYRESPONSE._serialized_end=2450
-  _POLICYCONFIG._serialized_start=2452
-  _POLICYCONFIG._serialized_end=2537
-  _ACTIVEPOLICY._serialized_start=2540
-  _ACTIVEPOLICY._serialized_end=2739
-  _GETPOLICYREQUEST._serialized_start=2741
-  _GETPOLICYREQUEST._serialized_end=2759
-  _GETPOLICYRESPONSE._serialized_start=2761
-  _GETPOLICYRESPONSE._serialized_end=2843
-  _SETPOLICYREQUEST._serialized_start=2845
-  _SETPOLICYREQUEST._serialized_end=2926
-  _SETPOLICYRESPONSE._serialized_start=2928
-  _SETPOLICYRESPONSE._serialized_end=3010
-  _LISTPOLICYTYPESREQUEST._serialized_start=3012
-  _LISTPOLICYTYPESREQUEST._serialized_end=3036
-  _POLICYTYPE._serialized_start=3039
-  _POLICYTYPE._serialized_end=3179
-  _LISTPOLICYTYPESRESPONSE._serialized_start=3181
-  _LISTPOLICYTYPESRESPONSE._serialized_end=3265
-  _LISTPOLICYHISTORYREQUEST._serialized_start=3267
-  _LISTPOLICYHISTORYREQUEST._serialized_end=3322
-  _LISTPOLICYHISTORYRESPONSE._serialized_start=3324
-  _LISTPOLICYHISTORYRESPONSE._serialized_end=3416
-  _DRYRUNPOLICYREQUEST._serialized_start=3419
-  _DRYRUNPOLICYREQUEST._serialized_end=3642
-  _DRYRUNPOLICYRESPONSE._serialized_start=3645
-  _DRYRUNPOLICYRESPONSE._serialized_end=3797
-  _DRYRUNRESULT._serialized_start=3800
-  _DRYRUNRESULT._serialized_end=4269
-  _DRYRUNEVENT._serialized_start=4271
-  _DRYRUNEVENT._serialized_end=4339
-  _POLICYSERVICE._serialized_start=4458
-  _POLICYSERVICE._serialized_end=4866
-  _POLICYADMINSERVICE._serialized_start=4869
-  _POLICYADMINSERVICE._serialized_end=5440
+  _APPLYREQUESTPOLICIESRESPONSE._serialized_end=1237
+  _APPLYRESPONSEPOLICYREQUEST._serialized_start=1240
+  _APPLYRESPONSEPOLICYREQUEST._serialized_end=1555
+  _APPLYRESPONSEPOLICYRESPONSE._serialized_start=1557
+  _APPLYRESPONSEPOLICYRESPONSE._serialized_end=1666
+  _STREAMSTART._serialized_start=1669
+  _STREAMSTART._serialized_end=1907
+  _STREAMEND._serialized_start=1909
+  _STREAMEND._serialized_end=1959
+  _STREAMCHUNKPOLICYREQUEST._serialized_start=1962
+  _STREAMCHUNKPOLICYREQUEST._serialized_end=2175
+  _STREAMOUTPUT._serialized_start=2178
+  _STREAMOUTPUT._serialized_end=2307
+  _STREAMCHUNKPOLICYRESPONSE._serialized_start=2309
+  _STREAMCHUNKPOLICYRESPONSE._serialized_end=2432
+  _POLICYCONFIG._serialized_start=2434
+  _POLICYCONFIG._serialized_end=2519
+  _ACTIVEPOLICY._serialized_start=2522
+  _ACTIVEPOLICY._serialized_end=2721
+  _GETPOLICYREQUEST._serialized_start=2723
+  _GETPOLICYREQUEST._serialized_end=2741
+  _GETPOLICYRESPONSE._serialized_start=2743
+  _GETPOLICYRESPONSE._serialized_end=2825
+  _SETPOLICYREQUEST._serialized_start=2827
+  _SETPOLICYREQUEST._serialized_end=2908
+  _SETPOLICYRESPONSE._serialized_start=2910
+  _SETPOLICYRESPONSE._serialized_end=2992
+  _LISTPOLICYTYPESREQUEST._serialized_start=2994
+  _LISTPOLICYTYPESREQUEST._serialized_end=3018
+  _POLICYTYPE._serialized_start=3021
+  _POLICYTYPE._serialized_end=3161
+  _LISTPOLICYTYPESRESPONSE._serialized_start=3163
+  _LISTPOLICYTYPESRESPONSE._serialized_end=3247
+  _LISTPOLICYHISTORYREQUEST._serialized_start=3249
+  _LISTPOLICYHISTORYREQUEST._serialized_end=3304
+  _LISTPOLICYHISTORYRESPONSE._serialized_start=3306
+  _LISTPOLICYHISTORYRESPONSE._serialized_end=3398
+  _DRYRUNPOLICYREQUEST._serialized_start=3401
+  _DRYRUNPOLICYREQUEST._serialized_end=3624
+  _DRYRUNPOLICYRESPONSE._serialized_start=3627
+  _DRYRUNPOLICYRESPONSE._serialized_end=3779
+  _DRYRUNRESULT._serialized_start=3782
+  _DRYRUNRESULT._serialized_end=4251
+  _DRYRUNEVENT._serialized_start=4253
+  _DRYRUNEVENT._serialized_end=4321
+  _POLICYSERVICE._serialized_start=4440
+  _POLICYSERVICE._serialized_end=4848
+  _POLICYADMINSERVICE._serialized_start=4851
+  _POLICYADMINSERVICE._serialized_end=5422
 # @@protoc_insertion_point(module_scope)

@@ -37,19 +37,17 @@ class ApplyRequestPoliciesRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., format: _Optional[_Union[ClientFormat, str]] = ..., body: _Optional[bytes] = ..., metadata: _Optional[_Union[RequestMetadata, _Mapping]] = ...) -> None: ...
 
 class ApplyRequestPoliciesResponse(_message.Message):
-    __slots__ = ["cache_fill_token", "inspect_response", "policy_revision", "reject", "respond"]
-    CACHE_FILL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ["inspect_response", "policy_revision", "reject", "respond"]
     CONTINUE_FIELD_NUMBER: _ClassVar[int]
     INSPECT_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     POLICY_REVISION_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
     RESPOND_FIELD_NUMBER: _ClassVar[int]
-    cache_fill_token: str
     inspect_response: bool
     policy_revision: str
     reject: Reject
     respond: Respond
-    def __init__(self, respond: _Optional[_Union[Respond, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., policy_revision: _Optional[str] = ..., inspect_response: bool = ..., cache_fill_token: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, respond: _Optional[_Union[Respond, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., policy_revision: _Optional[str] = ..., inspect_response: bool = ..., **kwargs) -> None: ...
 
 class ApplyResponsePolicyRequest(_message.Message):
     __slots__ = ["call_id", "format", "metadata", "policy_revision", "request", "response"]

@@ -6,15 +6,19 @@ from luthien.controlplane.v1 import policy_pb2 as luthien_dot_controlplane_dot_v
 
 
 class PolicyServiceStub(object):
-    """PolicyService applies the active policy to a proxied call in separate
-    calls. (CallService, in call.proto, carries a whole call on one stream
-    instead; the gateway is moving to it.)
+    """PolicyService evaluates a policy on one call in separate calls: the
+    request, then either a complete response or (a bidirectional stream) a
+    streamed response. It is the plug-in contract of external policies: a
+    policy of the `external` class calls a server of this service for each
+    phase of a call (examples/python-policy implements one). The control
+    plane serves it too, evaluating its active policy, so that another
+    control plane can use it as an external policy and tools can try it.
 
-    The gateway calls it for every proxied call: once for the request, then
-    either once for a complete response or once (a bidirectional stream) for
-    a streamed response. The same service is served in-process (over an
-    in-memory bufconn connection) and over the network; the contract is the
-    same in both.
+    It is pure policy evaluation. The gateway's calls go through
+    CallService (call.proto), whose session owns everything else about a
+    call: this service never answers from the response cache nor fills it,
+    and records no call (the events the policy itself emits still reach the
+    activity feed and the store).
 
     Request bodies travel as the client's raw JSON so that a request no
     policy changes is forwarded byte-identical. Responses travel in the
@@ -46,15 +50,19 @@ class PolicyServiceStub(object):
 
 
 class PolicyServiceServicer(object):
-    """PolicyService applies the active policy to a proxied call in separate
-    calls. (CallService, in call.proto, carries a whole call on one stream
-    instead; the gateway is moving to it.)
+    """PolicyService evaluates a policy on one call in separate calls: the
+    request, then either a complete response or (a bidirectional stream) a
+    streamed response. It is the plug-in contract of external policies: a
+    policy of the `external` class calls a server of this service for each
+    phase of a call (examples/python-policy implements one). The control
+    plane serves it too, evaluating its active policy, so that another
+    control plane can use it as an external policy and tools can try it.
 
-    The gateway calls it for every proxied call: once for the request, then
-    either once for a complete response or once (a bidirectional stream) for
-    a streamed response. The same service is served in-process (over an
-    in-memory bufconn connection) and over the network; the contract is the
-    same in both.
+    It is pure policy evaluation. The gateway's calls go through
+    CallService (call.proto), whose session owns everything else about a
+    call: this service never answers from the response cache nor fills it,
+    and records no call (the events the policy itself emits still reach the
+    activity feed and the store).
 
     Request bodies travel as the client's raw JSON so that a request no
     policy changes is forwarded byte-identical. Responses travel in the
@@ -82,12 +90,12 @@ class PolicyServiceServicer(object):
     def StreamChunkPolicy(self, request_iterator, context):
         """Runs the stream policies on one streamed response, full duplex.
 
-        The gateway sends a `start`, then one `event` per upstream event in
+        The caller sends a `start`, then one `event` per upstream event in
         order, without waiting for answers, then an `end`. The control plane
         answers with batches of outputs: for any input it may emit nothing, the
         input unchanged, modified events, or events of its own, and it may hold
         events back and release them in a later batch. A batch with
-        `end_stream` set ends the response early (the gateway stops reading
+        `end_stream` set ends the response early (the caller stops reading
         upstream). The control plane closes the stream after answering `end`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -120,15 +128,19 @@ def add_PolicyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PolicyService(object):
-    """PolicyService applies the active policy to a proxied call in separate
-    calls. (CallService, in call.proto, carries a whole call on one stream
-    instead; the gateway is moving to it.)
+    """PolicyService evaluates a policy on one call in separate calls: the
+    request, then either a complete response or (a bidirectional stream) a
+    streamed response. It is the plug-in contract of external policies: a
+    policy of the `external` class calls a server of this service for each
+    phase of a call (examples/python-policy implements one). The control
+    plane serves it too, evaluating its active policy, so that another
+    control plane can use it as an external policy and tools can try it.
 
-    The gateway calls it for every proxied call: once for the request, then
-    either once for a complete response or once (a bidirectional stream) for
-    a streamed response. The same service is served in-process (over an
-    in-memory bufconn connection) and over the network; the contract is the
-    same in both.
+    It is pure policy evaluation. The gateway's calls go through
+    CallService (call.proto), whose session owns everything else about a
+    call: this service never answers from the response cache nor fills it,
+    and records no call (the events the policy itself emits still reach the
+    activity feed and the store).
 
     Request bodies travel as the client's raw JSON so that a request no
     policy changes is forwarded byte-identical. Responses travel in the

@@ -1,11 +1,13 @@
 // Package service implements the control plane's gRPC services:
-// PolicyService, which applies the active policy to the gateway's calls
-// (answering from the response cache when it can), and
+// CallService, which carries each of the gateway's calls as one stream
+// whose session applies the active policy, answers from the response
+// cache and fills it, and records the call; PolicyService, which
+// evaluates the active policy alone (the contract of external policies);
 // PolicyAdminService, which reads and changes the active policy, lists
-// its history and dry-runs policies on samples, both sharing a Store of
-// policy revisions; RecordService, ActivityService and
-// HistoryService, which record calls, stream them live and answer
-// questions about them.
+// its history and dry-runs policies on samples, all sharing one
+// Revisions (the active policy and the recent revisions);
+// ActivityService and HistoryService, which stream the recorded calls
+// live and answer questions about them.
 package service
 
 import (
@@ -31,7 +33,7 @@ import (
 // flight, the active one included.
 const keptRevisions = 32
 
-// MemoryHistorySize is how many activations the store remembers for the
+// MemoryHistorySize is how many activations the revisions remember for the
 // policy history when no database keeps it.
 const MemoryHistorySize = 100
 
@@ -41,7 +43,7 @@ type Builder interface {
 	Build(class string, cfg map[string]any) (policy.Policy, error)
 	// Resolve returns the class a name stands for and the configuration
 	// it builds with (an earlier class path's adapted), which is what the
-	// store keeps.
+	// revisions keep.
 	Resolve(class string, cfg map[string]any) (string, map[string]any, error)
 }
 
@@ -79,11 +81,11 @@ func (a *Active) Proto() *cpv1.ActivePolicy {
 	return proto.CloneOf(a.desc)
 }
 
-// Store holds the active policy and the recent revisions, so that a call
+// Revisions holds the active policy and the recent revisions, so that a call
 // finishes under the policy it started with, and the last activations,
 // the policy history when no database keeps one. It is safe for
 // concurrent use.
-type Store struct {
+type Revisions struct {
 	builder Builder
 	logger  *slog.Logger
 	active  atomic.Pointer[Active]
@@ -95,11 +97,11 @@ type Store struct {
 	installed  chan struct{} // closed and replaced by every Install
 }
 
-// NewStore builds the initial policy and returns a store with it active.
+// NewRevisions builds the initial policy and returns the revisions with it active.
 // changedBy says where the policy came from ("startup", a file's path);
-// it is the first entry of the store's history.
-func NewStore(builder Builder, logger *slog.Logger, class string, cfg map[string]any, changedBy string) (*Store, error) {
-	s := &Store{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions),
+// it is the first entry of the history.
+func NewRevisions(builder Builder, logger *slog.Logger, class string, cfg map[string]any, changedBy string) (*Revisions, error) {
+	s := &Revisions{builder: builder, logger: logger, byRevision: make(map[string]*Active, keptRevisions),
 		history: newActivations(MemoryHistorySize), installed: make(chan struct{})}
 	if _, err := s.Activate(class, cfg, changedBy); err != nil {
 		return nil, err
@@ -108,13 +110,13 @@ func NewStore(builder Builder, logger *slog.Logger, class string, cfg map[string
 }
 
 // Active returns the active policy.
-func (s *Store) Active() *Active {
+func (s *Revisions) Active() *Active {
 	return s.active.Load()
 }
 
 // Lookup returns the policy of a revision. An empty revision, or one the
-// store no longer keeps (or never had), yields the active policy.
-func (s *Store) Lookup(revision string) *Active {
+// revisions no longer keep (or never had), yields the active policy.
+func (s *Revisions) Lookup(revision string) *Active {
 	active := s.active.Load()
 	if revision == "" || revision == active.Revision {
 		return active
@@ -133,7 +135,7 @@ func (s *Store) Lookup(revision string) *Active {
 // Activate validates and builds a policy and makes it the active one
 // under a new revision, changed by changedBy. An invalid policy is an
 // error and changes nothing.
-func (s *Store) Activate(class string, cfg map[string]any, changedBy string) (*Active, error) {
+func (s *Revisions) Activate(class string, cfg map[string]any, changedBy string) (*Active, error) {
 	a, err := s.Prepare(class, cfg, changedBy)
 	if err != nil {
 		return nil, err
@@ -144,14 +146,14 @@ func (s *Store) Activate(class string, cfg map[string]any, changedBy string) (*A
 
 // Prepare validates and builds a policy under a new revision, changed by
 // changedBy, without activating it; Install activates it.
-func (s *Store) Prepare(class string, cfg map[string]any, changedBy string) (*Active, error) {
+func (s *Revisions) Prepare(class string, cfg map[string]any, changedBy string) (*Active, error) {
 	return s.build(class, cfg, newRevision(), time.Now(), changedBy)
 }
 
 // Restore activates a policy described by another replica or by the
 // database, under its own revision. A description of the active revision
 // changes nothing.
-func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
+func (s *Revisions) Restore(desc *cpv1.ActivePolicy) error {
 	if desc.GetRevision() == "" {
 		return errors.New("restore policy: no revision")
 	}
@@ -168,7 +170,7 @@ func (s *Store) Restore(desc *cpv1.ActivePolicy) error {
 }
 
 // build builds an activation.
-func (s *Store) build(class string, cfg map[string]any, revision string, at time.Time, changedBy string) (*Active, error) {
+func (s *Revisions) build(class string, cfg map[string]any, revision string, at time.Time, changedBy string) (*Active, error) {
 	class, cfg, err := s.builder.Resolve(class, cfg)
 	if err != nil {
 		return nil, err
@@ -193,7 +195,7 @@ func (s *Store) build(class string, cfg map[string]any, revision string, at time
 
 // Install makes a prepared activation the active one; calls already
 // running keep the revision they started with.
-func (s *Store) Install(a *Active) {
+func (s *Revisions) Install(a *Active) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, known := s.byRevision[a.Revision]; !known {
@@ -222,7 +224,7 @@ func (s *Store) Install(a *Active) {
 }
 
 // changed returns a channel closed by the next Install.
-func (s *Store) changed() <-chan struct{} {
+func (s *Revisions) changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.installed
@@ -230,7 +232,7 @@ func (s *Store) changed() <-chan struct{} {
 
 // WaitInstalled waits until revision has been installed (it may have been
 // superseded since) or ctx is done, and reports whether it was.
-func (s *Store) WaitInstalled(ctx context.Context, revision string) bool {
+func (s *Revisions) WaitInstalled(ctx context.Context, revision string) bool {
 	for {
 		s.mu.Lock()
 		_, ok := s.byRevision[revision]

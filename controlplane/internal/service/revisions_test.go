@@ -7,9 +7,9 @@ import (
 
 func TestStoreRevisions(t *testing.T) {
 	p := &fakePolicy{name: "fake"}
-	store, err := NewStore(fakeBuilder{p}, slog.New(slog.DiscardHandler), "fake", nil, "test")
+	store, err := NewRevisions(fakeBuilder{p}, slog.New(slog.DiscardHandler), "fake", nil, "test")
 	if err != nil {
-		t.Fatalf("NewStore: %v", err)
+		t.Fatalf("NewRevisions: %v", err)
 	}
 	first := store.Active()
 
