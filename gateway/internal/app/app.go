@@ -129,7 +129,7 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 		ClientAPIKey: cfg.ClientAPIKey, OpenAIAPIKey: cfg.OpenAIAPIKey, AnthropicAPIKey: cfg.AnthropicAPIKey,
 		PolicyTimeout: cfg.PolicyTimeout, Recorder: a.recorder,
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout, UpstreamIdleTimeout: cfg.UpstreamIdleTimeout,
-		BodyReadTimeout: cfg.BodyReadTimeout, Metrics: tel.metrics, Tracer: tel.tracer(),
+		BodyReadTimeout: cfg.BodyReadTimeout, Metrics: tel.metrics, Tracer: tel.tracer(), Routes: cfg.RouteTable,
 	}, cpv1.NewCallServiceClient(conn), log)
 	wctx, unwatch := context.WithCancel(context.WithoutCancel(ctx))
 	a.unwatch = unwatch

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"luthien.dev/gateway/internal/routes"
 	"luthien.dev/gateway/internal/telemetry"
 	"luthien.dev/settings"
 	"luthien.dev/settings/shared"
@@ -34,7 +35,11 @@ type Config struct {
 	OpenAIAPIKey     string
 	AnthropicAPIKey  string
 	PolicyConfig     string // YAML path for the in-process control plane
-	PolicyTimeout    time.Duration
+	// Routes is the path of the routing table's YAML file (empty: none);
+	// RouteTable the table it holds, loaded and validated at start.
+	Routes        string
+	RouteTable    *routes.Table
+	PolicyTimeout time.Duration
 	// UpstreamHeaderTimeout bounds the wait for a provider's response
 	// headers; UpstreamIdleTimeout the silence between bytes of its
 	// response (a stream then ends with an in-stream error event).
@@ -143,6 +148,8 @@ var (
 		Usage: "PEM private key of the client certificate"}
 	controlPlaneServerName = settings.String{Flag: "control-plane-server-name", Env: "LUTHIEN_CONTROL_PLANE_SERVER_NAME",
 		Usage: "name checked in the control plane's certificate (unset: the host of LUTHIEN_CONTROL_PLANE)"}
+	routesFile = settings.String{Flag: "routes", Env: "LUTHIEN_ROUTES",
+		Usage: "YAML file routing model names to providers, with translation between the OpenAI and Anthropic APIs (docs/ROUTING.md; unset: each endpoint keeps its provider)"}
 	heartbeat = settings.Duration{Flag: "activity-heartbeat", Env: "LUTHIEN_ACTIVITY_HEARTBEAT", Default: 15 * time.Second,
 		Usage: "keep-alive interval of the activity feed"}
 )
@@ -160,6 +167,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	settings.Bind(s, &c.OpenAIAPIKey, openAIAPIKey)
 	settings.Bind(s, &c.AnthropicAPIKey, anthropicAPIKey)
 	settings.Bind(s, &c.PolicyConfig, shared.PolicyConfig)
+	settings.Bind(s, &c.Routes, routesFile)
 	settings.Bind(s, &c.PolicyTimeout, policyTimeout)
 	settings.Bind(s, &c.UpstreamHeaderTimeout, upstreamHeaderTimeout)
 	settings.Bind(s, &c.BodyReadTimeout, bodyReadTimeout)
@@ -189,6 +197,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if err := c.loadLink(getenv, tokenPath); err != nil {
 		return Config{}, err
+	}
+	if c.Routes != "" {
+		t, err := routes.Load(c.Routes, getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: LUTHIEN_ROUTES: %w", err)
+		}
+		c.RouteTable = t
 	}
 	return c, c.validate()
 }
@@ -278,6 +293,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("openai_api_key", redact(c.OpenAIAPIKey)),
 		slog.String("anthropic_api_key", redact(c.AnthropicAPIKey)),
 		slog.String("policy_config", c.PolicyConfig),
+		slog.String("routes", c.Routes),
 		slog.Duration("policy_timeout", c.PolicyTimeout),
 		slog.Duration("upstream_header_timeout", c.UpstreamHeaderTimeout),
 		slog.Duration("upstream_idle_timeout", c.UpstreamIdleTimeout),

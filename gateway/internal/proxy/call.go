@@ -39,6 +39,8 @@ type call struct {
 	// the control plane asked for upstream's response in the end.
 	link          *link
 	wantsResponse bool
+	// target is where the call goes upstream (route.go).
+	target target
 	// span is the call's span (observe.go); upstreamKind how its
 	// exchange with upstream failed, if it did.
 	span         trace.Span
@@ -71,7 +73,12 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 			writeDialectError(w, d, err)
 			return
 		}
-		c := &call{id: newCallID(), d: d, req: req, meta: requestMetadata(r, req), body: body}
+		tgt, err := p.targetOf(d, req.Model)
+		if err != nil {
+			WriteError(w, d, http.StatusForbidden, "permission_error", err.Error())
+			return
+		}
+		c := &call{id: newCallID(), d: d, req: req, meta: requestMetadata(r, req), body: body, target: tgt}
 		c.meta.CredentialSha256 = credentialSHA256(r.Header, p.cfg.ClientAPIKey)
 		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: c.meta.GetModel(),
 			Format: d.Format(), Stream: req.Stream, Started: time.Now()}
@@ -171,7 +178,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 // answers the client: through the response or stream policy when
 // inspected, else as upstream answers.
 func (p *Proxy) forwardCall(w http.ResponseWriter, r *http.Request, c *call, inspected bool, early *earlyUpstream) {
-	c.trace.Upstream = p.upstreamBase(c.d)
+	c.trace.Upstream, c.trace.Provider = c.target.prov.BaseURL, c.target.name
 	var up upstreamExchange
 	var resp *http.Response
 	var err error
@@ -180,7 +187,14 @@ func (p *Proxy) forwardCall(w http.ResponseWriter, r *http.Request, c *call, ins
 		resp, err = early.wait()
 	} else {
 		up = p.startUpstream(r.Context(), c)
-		resp, err = p.send(up.ctx, r, c.d, c.body)
+		resp, err = p.sendCall(up.ctx, r, c, c.body)
+	}
+	var te *translateError
+	if errors.As(err, &te) {
+		c.trace.Error = te.Error()
+		WriteError(w, c.d, http.StatusBadRequest, "invalid_request_error", te.Error())
+		up.span.End()
+		return
 	}
 	if err != nil {
 		c.trace.Error = upstreamFailure(errUnreachable, err)
@@ -192,7 +206,6 @@ func (p *Proxy) forwardCall(w http.ResponseWriter, r *http.Request, c *call, ins
 	defer p.endUpstream(up, c, resp.StatusCode)
 	defer resp.Body.Close()
 	c.end().HttpStatus = int32(resp.StatusCode)
-	p.scrubProviderKey(resp, c.d)
 	streamed := isEventStream(resp) && resp.StatusCode >= 200 && resp.StatusCode <= 299
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:

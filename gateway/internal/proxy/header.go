@@ -21,17 +21,24 @@ var hopByHop = map[string]bool{
 // streams uncompressed). With a client key the client's credential is
 // replaced by the gateway's provider key.
 func (p *Proxy) upstreamHeader(dst, src http.Header, d dialect.Dialect) {
+	copyRequestHeader(dst, src)
+	if p.cfg.ClientAPIKey != "" {
+		dst.Del("Authorization")
+		dst.Del("X-Api-Key")
+	}
+	p.provider(d).SetKey(dst)
+}
+
+// copyRequestHeader copies the client's headers for upstream, but for
+// hop-by-hop headers, Host, Content-Length and Accept-Encoding.
+func copyRequestHeader(dst, src http.Header) {
 	drop := connectionTokens(src)
 	for k, vs := range src {
 		if hopByHop[k] || drop[k] || k == "Host" || k == "Content-Length" || k == "Accept-Encoding" {
 			continue
 		}
-		if p.cfg.ClientAPIKey != "" && (k == "Authorization" || k == "X-Api-Key") {
-			continue
-		}
 		dst[k] = append([]string(nil), vs...)
 	}
-	p.provider(d).SetKey(dst)
 }
 
 // connectionTokens lists the headers named in Connection.

@@ -115,7 +115,7 @@ func (p *Proxy) sendEarly(r *http.Request, c *call) *earlyUpstream {
 				e.resp, e.err = nil, errRecovered
 			}
 		}()
-		e.resp, e.err = p.send(e.up.ctx, r, c.d, body)
+		e.resp, e.err = p.sendCall(e.up.ctx, r, c, body)
 	}()
 	return e
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -26,6 +27,7 @@ import (
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
 	"luthien.dev/gateway/internal/provider"
+	"luthien.dev/gateway/internal/routes"
 	"luthien.dev/gateway/internal/telemetry"
 	"luthien.dev/gateway/transport"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
@@ -67,6 +69,9 @@ type Config struct {
 	// Tracer traces each call, its policy phases and its exchange with
 	// upstream (observe.go); nil traces nothing.
 	Tracer trace.Tracer
+	// Routes is the routing table at start (route.go); nil routes
+	// nothing. SetRoutes replaces it.
+	Routes *routes.Table
 }
 
 // Proxy serves the LLM API endpoints.
@@ -76,11 +81,13 @@ type Proxy struct {
 	// processing is what the active policy needs of each call
 	// (processing.go).
 	processing processing
-	client     *http.Client
-	rec        Recorder
-	log        *slog.Logger
-	metrics    *telemetry.Metrics
-	tracer     trace.Tracer
+	// routes is the routing table (route.go); nil routes nothing.
+	routes  atomic.Pointer[routes.Table]
+	client  *http.Client
+	rec     Recorder
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	tracer  trace.Tracer
 	// openai and anthropic are the upstreams of the two client formats.
 	openai, anthropic provider.Provider
 }
@@ -114,10 +121,12 @@ func New(cfg Config, calls cpv1.CallServiceClient, log *slog.Logger) *Proxy {
 	// The proxy's own timer bounds the wait (send), with a cause it can
 	// tell apart; the transport's is a backstop that never fires first.
 	t.ResponseHeaderTimeout = cfg.UpstreamHeaderTimeout + time.Second
-	return &Proxy{cfg: cfg, calls: calls, client: &http.Client{Transport: t}, rec: rec, log: log,
+	p := &Proxy{cfg: cfg, calls: calls, client: &http.Client{Transport: t}, rec: rec, log: log,
 		metrics: cfg.Metrics, tracer: cfg.Tracer,
 		openai:    provider.New(provider.OpenAI, cfg.OpenAIBaseURL, openaiKey),
 		anthropic: provider.New(provider.Anthropic, cfg.AnthropicBaseURL, anthropicKey)}
+	p.routes.Store(cfg.Routes)
+	return p
 }
 
 // provider is the upstream of a client format.
@@ -147,8 +156,8 @@ func (p *Proxy) Register(mux Mux) {
 	mux.Handle("/v1/chat/completions", p.recovering(openai.Dialect{}, p.policed(openai.Dialect{})))
 	mux.Handle("/v1/messages", p.recovering(anthropic.Dialect{}, p.policed(anthropic.Dialect{})))
 	mux.Handle("/v1/messages/count_tokens", p.recovering(nil, http.HandlerFunc(p.forward)))
-	mux.Handle("/v1/models", p.recovering(nil, http.HandlerFunc(p.forward)))
-	mux.Handle("/v1/models/{id}", p.recovering(nil, http.HandlerFunc(p.forward)))
+	mux.Handle("/v1/models", p.recovering(nil, http.HandlerFunc(p.models)))
+	mux.Handle("/v1/models/{id}", p.recovering(nil, http.HandlerFunc(p.models)))
 	mux.Handle("HEAD /{$}", p.recovering(nil, http.HandlerFunc(p.serveRoot)))
 }
 

@@ -14,7 +14,11 @@ import (
 // they were sent when they refuse it, and the client never had that key.
 // Upstream's answer is otherwise relayed as it is.
 func (p *Proxy) scrubProviderKey(resp *http.Response, d dialect.Dialect) {
-	key := p.provider(d).Key
+	scrubKey(resp, p.provider(d).Key)
+}
+
+// scrubKey replaces key in an upstream error body (see scrubProviderKey).
+func scrubKey(resp *http.Response, key string) {
 	if key == "" || (resp.StatusCode >= 200 && resp.StatusCode <= 299) {
 		return
 	}

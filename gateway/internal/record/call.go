@@ -36,6 +36,14 @@ type Call struct {
 	// call records it.
 	ResponseOriginal []byte
 	ResponseFinal    []byte
+	// A routed call's exchange as upstream saw it, when it differs from
+	// the client's (a translated or renamed request): the request as
+	// sent, upstream's own answer (of a stream, its start), and what the
+	// translation could not carry. Provider is the route's provider.
+	RequestUpstream  []byte
+	ResponseUpstream []byte
+	Dropped          []string
+	Provider         string
 	// FinalMessage is the response sent to the client in canonical form,
 	// for successful calls.
 	FinalMessage *cpv1.Message
@@ -84,6 +92,12 @@ func (c *Call) Record() *cpv1.CallRecord {
 		}
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: s.CallId, SessionId: s.SessionId, EventType: typ,
 			Time: timestamppb.New(at), PayloadJson: body})
+	}
+	add("request.upstream", c.Started, c.RequestUpstream)
+	add("response.upstream", c.Finished, c.ResponseUpstream)
+	if len(c.Dropped) > 0 || c.Provider != "" {
+		routed, _ := json.Marshal(map[string]any{"provider": c.Provider, "dropped": c.Dropped})
+		add("route", c.Started, routed)
 	}
 	add("response.original", c.Finished, c.ResponseOriginal)
 	if !rec.ResponseUnchanged {

@@ -55,6 +55,10 @@ type Recorder struct {
 	workers   sync.WaitGroup
 	stopping  chan struct{} // closed when Close gives up waiting
 	once      sync.Once
+	// closing guards the queue's closing against a Submit in flight:
+	// Submit holds it to read, Close to write.
+	closing sync.RWMutex
+	closed  bool
 }
 
 // pending is a finished call waiting to be ended.
@@ -112,8 +116,8 @@ func New(log *slog.Logger, opts Options) *Recorder {
 
 // Submit queues a finished call, to be ended through end with its record;
 // the recorder owns the call from then on. It never blocks on the queue:
-// when the queue is full, in calls or in bytes, the call is ended at once
-// without its record, and counted as dropped. Bodies over MaxBodyBytes are
+// when the queue is full, in calls or in bytes, or closed, the call is
+// ended at once without its record, and counted as dropped. Bodies over MaxBodyBytes are
 // truncated here, so that the queue holds what will be sent.
 func (r *Recorder) Submit(c *Call, end Ender) {
 	if n := c.limit(r.opts.MaxBodyBytes); n > 0 {
@@ -125,11 +129,24 @@ func (r *Recorder) Submit(c *Call, end Ender) {
 		r.dropFull("bytes", end)
 		return
 	}
-	select {
-	case r.queue <- pending{call: c, end: end}:
-	default:
+	r.closing.RLock()
+	queued := false
+	if !r.closed {
+		select {
+		case r.queue <- pending{call: c, end: end}:
+			queued = true
+		default:
+		}
+	}
+	closed := r.closed
+	r.closing.RUnlock()
+	if !queued {
 		r.queued.Add(-c.weight)
-		r.dropFull("calls", end)
+		bound := "calls"
+		if closed {
+			bound = "none: the recorder is closed"
+		}
+		r.dropFull(bound, end)
 	}
 }
 
@@ -137,7 +154,7 @@ func (r *Recorder) Submit(c *Call, end Ender) {
 // and counts it.
 func (r *Recorder) dropFull(bound string, end Ender) {
 	if n := r.dropped.Add(1); n == 1 || n%100 == 0 {
-		r.log.Warn("call records dropped: queue full", "bound", bound, "dropped_total", n)
+		r.log.Warn("call records dropped", "full_in", bound, "dropped_total", n)
 	}
 	_ = end.End(nil)
 }
@@ -163,7 +180,10 @@ func (r *Recorder) Queued() int64 { return int64(len(r.queue)) }
 // until ctx ends, without after.
 func (r *Recorder) Close(ctx context.Context) {
 	r.once.Do(func() {
+		r.closing.Lock()
+		r.closed = true
 		close(r.queue)
+		r.closing.Unlock()
 		done := make(chan struct{})
 		go func() { r.workers.Wait(); close(done) }()
 		select {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,5 +219,28 @@ func TestFailedAndAbandonedEndsCounted(t *testing.T) {
 	}
 	if s.ended() != 5 || r.Dropped() != 5 || r.Sent() != 1 {
 		t.Errorf("%d calls ended without a record, %d dropped, %d sent; want 5, 5, 1", s.ended(), r.Dropped(), r.Sent())
+	}
+}
+
+// A call submitted while, or after, the recorder closes is ended without
+// its record and counted: never a send on a closed queue.
+func TestSubmitDuringClose(t *testing.T) {
+	s := newSink()
+	r := New(quiet(), Options{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				r.Submit(newCall(fmt.Sprint(w, "-", i), smallBody), s.end())
+			}
+		})
+	}
+	closeRecorder(t, r)
+	wg.Wait()
+	if got := r.Sent() + r.Dropped(); got != 800 {
+		t.Errorf("sent %d + dropped %d = %d of 800 calls", r.Sent(), r.Dropped(), got)
+	}
+	if int64(len(s.received())) != r.Sent() || int64(s.ended()) != r.Dropped() {
+		t.Errorf("%d records received for %d sent, %d calls ended bare for %d dropped", len(s.received()), r.Sent(), s.ended(), r.Dropped())
 	}
 }

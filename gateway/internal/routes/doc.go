@@ -60,12 +60,11 @@
 //
 // # Credentials
 //
-// Route.Key decides which key goes upstream. A route whose provider
-// speaks another API than the client's format (a cross-provider route)
-// never receives the client's own credential: the provider's configured
-// key is sent, and in passthrough mode (the gateway has no client key of
-// its own) such a route without a configured key is refused. A provider's
-// configured key is sent whenever it is set, to any client the route
-// serves; a same-kind route without one passes the client's credential
-// through in passthrough mode, and sends none otherwise.
+// Route.Credential decides what credential goes upstream. A client's
+// credential is never sent to a provider other than the one it was meant
+// for (its format's default provider): a provider's configured key is sent
+// whenever it is set; without one, in passthrough mode (the gateway has no
+// client key of its own), the client's credential passes only to its own
+// default provider, a route to a provider of another kind is refused, and
+// any other route sends no key.
 package routes

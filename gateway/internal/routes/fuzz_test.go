@@ -58,7 +58,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("route %v has no model", r)
 			}
 			for _, k := range []provider.Kind{provider.OpenAI, provider.Anthropic} {
-				if _, err := r.Key(k, true); err != nil {
+				if _, err := r.Credential(provider.New(k, "http://home", ""), true); err != nil {
 					check("key error", err.Error())
 				}
 			}
