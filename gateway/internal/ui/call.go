@@ -25,6 +25,9 @@ type callPage struct {
 	Events   []callEventView
 	Timeline *timelineView
 	Errors   []callErrorView
+	// Upstream is a routed call's exchange with its provider; nil when
+	// the call was not routed.
+	Upstream *upstreamView
 }
 
 // HasError reports whether the call failed or recorded an error.
@@ -111,6 +114,8 @@ func buildCallPage(got *cpv1.GetCallResponse, diff *cpv1.GetCallDiffResponse) ca
 			p.Timeline = timelineOf(ev)
 		case typ == "error":
 			p.Errors = append(p.Errors, errorEventOf(start, ev))
+		case typ == "route" || typ == "request.upstream" || typ == "response.upstream":
+			p.addUpstream(ev)
 		}
 	}
 	return p
