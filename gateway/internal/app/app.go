@@ -26,6 +26,7 @@ import (
 	"luthien.dev/gateway/internal/live"
 	"luthien.dev/gateway/internal/proxy"
 	"luthien.dev/gateway/internal/record"
+	"luthien.dev/gateway/internal/routesapi"
 	"luthien.dev/gateway/internal/ui"
 	cpv1 "luthien.dev/gen/luthien/controlplane/v1"
 	"luthien.dev/gen/openapiv2"
@@ -142,8 +143,14 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 	if cfg.ControlPlane != config.InProcess {
 		mode = "split: control plane at " + cfg.ControlPlane
 	}
+	// The routing table can be replaced at run time (GET and PUT
+	// /api/routes, the routes page); the proxy holds the table in effect.
+	routeTable := routesapi.New(routesapi.Config{Proxy: p, Path: cfg.Routes, Log: log, Defaults: []routesapi.Default{
+		{Endpoint: "/v1/chat/completions", Kind: "openai", BaseURL: routesapi.PublicURL(cfg.OpenAIBaseURL)},
+		{Endpoint: "/v1/messages", Kind: "anthropic", BaseURL: routesapi.PublicURL(cfg.AnthropicBaseURL)},
+	}})
 	pages, err := ui.New(ui.Config{Guard: a.guard, History: cpv1.NewHistoryServiceClient(conn),
-		Policy: cpv1.NewPolicyAdminServiceClient(conn), Health: health, Mode: mode, Log: log})
+		Policy: cpv1.NewPolicyAdminServiceClient(conn), Health: health, Mode: mode, Log: log, Routes: routeTable})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -155,6 +162,7 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 	pages.Register(rt)
 	rt.Admin("/api/v1/", rest)
 	rt.Admin("GET /api/openapi.json", http.HandlerFunc(serveOpenAPI))
+	routeTable.Register(rt)
 	rt.Admin("GET /api/activity/stream", live.New(cpv1.NewActivityServiceClient(conn), log, cfg.Heartbeat))
 	rt.Admin("GET /metrics", tel.handler())
 	rt.Public("GET /health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -82,6 +82,7 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		c.meta.CredentialSha256 = credentialSHA256(r.Header, p.cfg.ClientAPIKey)
 		c.trace = &record.Call{ID: c.id, SessionID: c.meta.GetSessionId(), UserID: c.meta.GetUserId(), Model: c.meta.GetModel(),
 			Format: d.Format(), Stream: req.Stream, Started: time.Now()}
+		noteClientEdge(r, c)
 		w.Header().Set("X-Call-ID", c.id)
 		r = p.startCall(r, c)
 		tw := &traceWriter{ResponseWriter: w}

@@ -154,6 +154,7 @@ type Mux interface {
 // error in the client's format (recover.go).
 func (p *Proxy) Register(mux Mux) {
 	mux.Handle("/v1/chat/completions", p.recovering(openai.Dialect{}, p.policed(openai.Dialect{})))
+	mux.Handle(responsesPath, p.recovering(openai.Dialect{}, p.responses()))
 	mux.Handle("/v1/messages", p.recovering(anthropic.Dialect{}, p.policed(anthropic.Dialect{})))
 	mux.Handle("/v1/messages/count_tokens", p.recovering(nil, http.HandlerFunc(p.forward)))
 	mux.Handle("/v1/models", p.recovering(nil, http.HandlerFunc(p.models)))
@@ -375,9 +376,6 @@ func upstreamFailure(what string, err error) string {
 	}
 	return what + ": " + err.Error()
 }
-
-// upstreamBase is the base URL of d's upstream.
-func (p *Proxy) upstreamBase(d dialect.Dialect) string { return p.provider(d).BaseURL }
 
 // upstreamURL is the upstream URL of a client request in d.
 func (p *Proxy) upstreamURL(r *http.Request, d dialect.Dialect) string {

@@ -190,7 +190,9 @@ routes:
 		t.Errorf("the refused request reached the provider")
 	}
 	local := formats[1]
-	local.body = func(stream bool) string { return strings.Replace(formats[1].body(stream), `"model":"m"`, `"model":"local-1"`, 1) }
+	local.body = func(stream bool) string {
+		return strings.Replace(formats[1].body(stream), `"model":"m"`, `"model":"local-1"`, 1)
+	}
 	if resp, body, _ := g.post(t, local, false); resp.StatusCode != http.StatusOK {
 		t.Fatalf("same-kind route: %d %s", resp.StatusCode, body)
 	}
@@ -199,7 +201,9 @@ routes:
 	}
 	// Unrouted: the client's own provider, with the client's credential.
 	unrouted := formats[0] // anthropic, model "other": no route
-	unrouted.body = func(stream bool) string { return strings.Replace(formats[0].body(stream), `"model":"m"`, `"model":"other"`, 1) }
+	unrouted.body = func(stream bool) string {
+		return strings.Replace(formats[0].body(stream), `"model":"m"`, `"model":"other"`, 1)
+	}
 	if resp, body, _ := g.post(t, unrouted, false); resp.StatusCode != http.StatusOK {
 		t.Fatalf("unrouted: %d %s", resp.StatusCode, body)
 	}

@@ -44,6 +44,10 @@ type Call struct {
 	ResponseUpstream []byte
 	Dropped          []string
 	Provider         string
+	// RequestClient is the request as the client sent it, when its format
+	// was translated at the edge (the Responses API) before the call
+	// began; the call's own forms are then the translated ones.
+	RequestClient []byte
 	// FinalMessage is the response sent to the client in canonical form,
 	// for successful calls.
 	FinalMessage *cpv1.Message
@@ -93,6 +97,7 @@ func (c *Call) Record() *cpv1.CallRecord {
 		rec.Events = append(rec.Events, &cpv1.CallEvent{CallId: s.CallId, SessionId: s.SessionId, EventType: typ,
 			Time: timestamppb.New(at), PayloadJson: body})
 	}
+	add("request.client", c.Started, c.RequestClient)
 	add("request.upstream", c.Started, c.RequestUpstream)
 	add("response.upstream", c.Finished, c.ResponseUpstream)
 	if len(c.Dropped) > 0 || c.Provider != "" {

@@ -23,7 +23,7 @@ const callOverhead = 1 << 10
 // It returns the number of bodies truncated. The unchanged flag is
 // computed first, from the whole bodies.
 func (c *Call) limit(maxBody int) int {
-	if maxBody < 0 || max(len(c.ResponseOriginal), len(c.ResponseFinal), len(c.RequestUpstream), len(c.ResponseUpstream)) <= maxBody {
+	if maxBody < 0 || max(len(c.ResponseOriginal), len(c.ResponseFinal), len(c.RequestUpstream), len(c.ResponseUpstream), len(c.RequestClient)) <= maxBody {
 		return 0
 	}
 	c.trimmed = true
@@ -37,6 +37,7 @@ func (c *Call) limit(maxBody int) int {
 		return truncate.Body(body, maxBody)
 	}
 	c.usage = c.FinalMessage.GetUsage()
+	c.RequestClient = trim(c.RequestClient)
 	c.RequestUpstream = trim(c.RequestUpstream)
 	c.ResponseUpstream = trim(c.ResponseUpstream)
 	c.ResponseOriginal = trim(c.ResponseOriginal)
@@ -57,7 +58,7 @@ func (c *Call) limit(maxBody int) int {
 // shared by two of them counted once), the canonical response (about its
 // body's size), the timeline's entries and a fixed overhead.
 func (c *Call) size() int64 {
-	n := callOverhead + len(c.ResponseOriginal) + len(c.RequestUpstream) + len(c.ResponseUpstream) + 8*cap(c.Timeline.entries)
+	n := callOverhead + len(c.ResponseOriginal) + len(c.RequestUpstream) + len(c.ResponseUpstream) + len(c.RequestClient) + 8*cap(c.Timeline.entries)
 	if !sameArray(c.ResponseFinal, c.ResponseOriginal) {
 		n += len(c.ResponseFinal)
 	}

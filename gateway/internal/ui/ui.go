@@ -1,10 +1,11 @@
 // Package ui serves the gateway's web pages: status and client set-up,
 // the live activity monitor, recorded calls with their diffs, sessions as
-// transcripts, and policy management. Pages are rendered on the server
-// from html/template (whose contextual escaping keeps model output and
-// every other recorded text inert) over the same gRPC services the REST
-// API maps; live parts read the activity feed over SSE. Templates,
-// styles and scripts are embedded in the binary.
+// transcripts, policy management and the routing table. Pages are
+// rendered on the server from html/template (whose contextual escaping
+// keeps model output and every other recorded text inert) over the same
+// gRPC services the REST API maps, and the routing table's holder; live
+// parts read the activity feed over SSE. Templates, styles and scripts
+// are embedded in the binary.
 package ui
 
 import (
@@ -33,6 +34,9 @@ type Config struct {
 	History cpv1.HistoryServiceClient
 	Policy  cpv1.PolicyAdminServiceClient
 	Health  healthpb.HealthClient
+	// Routes is the routing table the routes page shows; nil: the page
+	// says there is none.
+	Routes RouteTable
 	// Mode says how the control plane runs: "in-process" or its address.
 	Mode string
 	Log  *slog.Logger
@@ -53,7 +57,7 @@ type Routes interface {
 
 // pageFiles are the page templates; each is rendered inside layout.html.
 var pageFiles = []string{"login.html", "home.html", "activity.html", "calls.html", "call.html",
-	"sessions.html", "session.html", "policy.html", "error.html"}
+	"sessions.html", "session.html", "policy.html", "routes.html", "error.html"}
 
 // New parses the templates.
 func New(cfg Config) (*UI, error) {
@@ -85,6 +89,7 @@ func (u *UI) Register(r Routes) {
 	r.Admin("GET /sessions/{id}/turns", http.HandlerFunc(u.sessionTurns))
 	r.Admin("GET /policy", http.HandlerFunc(u.policy))
 	r.Admin("POST /policy/parse", http.HandlerFunc(u.parsePolicy))
+	r.Admin("GET /routes", http.HandlerFunc(u.routesPage))
 }
 
 // staticHandler serves embedded assets with their security headers.

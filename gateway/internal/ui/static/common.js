@@ -25,11 +25,12 @@
   };
 
   // api calls the admin REST API with the session's CSRF token; it
-  // resolves to {ok, status, body} with body parsed when JSON.
-  const api = async (method, url, body) => {
+  // resolves to {ok, status, body} with body parsed when JSON. A body is
+  // sent as JSON unless contentType names another type.
+  const api = async (method, url, body, contentType) => {
     const opts = { method, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" };
     if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
+      opts.headers["Content-Type"] = contentType || "application/json";
       opts.body = typeof body === "string" ? body : JSON.stringify(body);
     }
     const resp = await fetch(url, opts);
