@@ -14,6 +14,8 @@ BENCH_DB ?= luthien_bench
 SOAK_DURATION ?= 5m
 # The browser tests' Chromium (gateway/e2e reads $CHROMIUM too).
 CHROMIUM ?= /usr/bin/chromium
+# The Node project of the SDK tests (gateway/e2e/sdk_test.go runs its scripts).
+SDK_DIR := gateway/e2e/sdk
 
 .PHONY: help
 help: ## List the targets
@@ -72,7 +74,7 @@ lint: ## gofmt, go vet and staticcheck over every module
 	@for m in $(MODULES); do (cd $$m && echo "lint $$m" && go vet ./... && $(TOOL) staticcheck ./...); done
 
 .PHONY: test
-test: services browser check-generate lint ## Everything CI checks (starts PostgreSQL and Redis, installs Chromium when missing): generated code, lint, race tests of every module
+test: services browser sdk-tools check-generate lint ## Everything CI checks (starts PostgreSQL and Redis, installs Chromium and Node.js when missing): generated code, lint, race tests of every module
 	@for m in $(MODULES); do (cd $$m && echo "test $$m" && go test -race -count=1 ./...); done
 
 .PHONY: services
@@ -91,6 +93,24 @@ browser: ## Install Chromium for the browser tests (Debian's chromium package) u
 	  echo "Without it the browser tests skip locally and fail in CI (CI=true)." >&2; \
 	  exit 1; \
 	fi
+
+.PHONY: sdk-tools
+sdk-tools: ## Install Node.js and npm (Debian's nodejs and npm packages) when missing, and the SDKs of the SDK tests (npm ci in gateway/e2e/sdk when its node_modules is missing or older than the lock)
+	@missing=""; command -v node >/dev/null || missing="nodejs"; command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	    command -v node >/dev/null && command -v npm >/dev/null || { echo "$$missing was installed, but node or npm is still not on PATH" >&2; exit 1; }; \
+	  else \
+	    echo "Node.js or npm is missing ($$missing), and this is not a Debian/Ubuntu system run as root, so it cannot be installed here." >&2; \
+	    echo "Install Node.js 18 or later with npm (Debian: apt-get install nodejs npm), then run make sdk-tools: the SDK tests (gateway/e2e/sdk_test.go) fail without it." >&2; \
+	    exit 1; \
+	  fi; \
+	fi; \
+	echo "node: $$(node --version), npm: $$(npm --version)"; \
+	if [ ! -f "$(SDK_DIR)/node_modules/.package-lock.json" ] || [ "$(SDK_DIR)/package-lock.json" -nt "$(SDK_DIR)/node_modules/.package-lock.json" ]; then \
+	  (cd "$(SDK_DIR)" && npm ci --no-audit --no-fund); \
+	else echo "SDKs: $(SDK_DIR)/node_modules is up to date"; fi
 
 .PHONY: bench
 bench: ## Load benchmark: direct, floor proxy and gateway modes side by side (~5 min); writes bin/bench.{md,json}

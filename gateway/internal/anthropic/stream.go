@@ -166,16 +166,18 @@ func (encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) error {
 		_, err := w.Write(data)
 		return err
 	}
-	name, data, err := encodeEvent(ev)
+	var tdata []byte
+	if template != nil {
+		tdata = sse.DataOf(template)
+	}
+	name, data, err := encodeEvent(ev, tdata)
 	if err != nil || name == "" {
 		return err
 	}
-	if template != nil && (name == "message_start" || name == "message_delta") {
+	if len(tdata) > 0 && (name == "message_start" || name == "message_delta") {
 		// Keep fields of upstream's event that the model does not carry.
-		if tdata := sse.DataOf(template); len(tdata) > 0 {
-			if merged, err := dialect.Overlay(tdata, data); err == nil {
-				data = merged
-			}
+		if merged, err := dialect.Overlay(tdata, data); err == nil {
+			data = merged
 		}
 	}
 	return writeEvent(w, name, data)
@@ -241,7 +243,8 @@ func writeEvent(w io.Writer, name string, data []byte) error {
 
 // encodeEvent renders one canonical event as an Anthropic event name and
 // JSON. Events with no Anthropic form (OpenAI opaque chunks) give "".
-func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
+// template is the data of upstream's event, or nil.
+func encodeEvent(ev *cpv1.StreamEvent, template []byte) (string, []byte, error) {
 	var v any
 	var name string
 	switch x := ev.GetEvent().(type) {
@@ -269,11 +272,7 @@ func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
 		name = "message_delta"
 		md := x.MessageDelta
 		delta := map[string]any{"stop_reason": nilIfEmpty(md.GetStopReason()), "stop_sequence": nilIfEmpty(md.GetStopSequence())}
-		out := map[string]any{"type": name, "delta": delta}
-		if u := md.GetUsage(); u != nil {
-			out["usage"] = map[string]any{"output_tokens": u.GetOutputTokens()}
-		}
-		v = out
+		v = map[string]any{"type": name, "delta": delta, "usage": deltaUsageOf(md.GetUsage(), template)}
 	case *cpv1.StreamEvent_MessageStop:
 		name = "message_stop"
 		v = map[string]any{"type": name}
@@ -299,6 +298,43 @@ func encodeEvent(ev *cpv1.StreamEvent) (string, []byte, error) {
 		return "", nil, fmt.Errorf("anthropic: encode %s: %w", name, err)
 	}
 	return name, data, nil
+}
+
+// deltaUsage is a message_delta's usage. Anthropic always sends the
+// output tokens; its current streams also send the cumulative input and
+// cache tokens, which are written when known (not all zero), so that a
+// client does not take zeros for the input tokens of message_start.
+type deltaUsage struct {
+	InputTokens              *int64 `json:"input_tokens,omitempty"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens,omitempty"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens,omitempty"`
+	OutputTokens             int64  `json:"output_tokens"`
+}
+
+// deltaUsageOf gives u's message_delta usage. With upstream's event as
+// template, a zero count upstream did not send stays unsent, so that an
+// event written from the model keeps upstream's shape.
+func deltaUsageOf(u *cpv1.Usage, template []byte) deltaUsage {
+	out := deltaUsage{OutputTokens: u.GetOutputTokens()}
+	in, cw, cr := u.GetInputTokens(), u.GetCacheCreationInputTokens(), u.GetCacheReadInputTokens()
+	if in == 0 && cw == 0 && cr == 0 {
+		return out
+	}
+	out.InputTokens, out.CacheCreationInputTokens, out.CacheReadInputTokens = &in, &cw, &cr
+	if template == nil {
+		return out
+	}
+	var t struct {
+		Usage map[string]json.RawMessage `json:"usage"`
+	}
+	_ = json.Unmarshal(template, &t)
+	for key, p := range map[string]**int64{"input_tokens": &out.InputTokens,
+		"cache_creation_input_tokens": &out.CacheCreationInputTokens, "cache_read_input_tokens": &out.CacheReadInputTokens} {
+		if _, sent := t.Usage[key]; !sent && **p == 0 {
+			*p = nil
+		}
+	}
+	return out
 }
 
 func deltaToWire(d *cpv1.ContentBlockDelta) any {

@@ -74,6 +74,8 @@ type errorDetail struct {
 func openAIType(status int, anthropicType string) (string, *string) {
 	code := func(s string) *string { return &s }
 	switch anthropicType {
+	case "invalid_request_error":
+		return "invalid_request_error", nil
 	case "authentication_error":
 		return "invalid_request_error", code("invalid_api_key")
 	case "permission_error":

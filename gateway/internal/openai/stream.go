@@ -31,6 +31,7 @@ type wireChunk struct {
 	Error *struct {
 		Message string `json:"message"`
 		Type    string `json:"type"`
+		Code    any    `json:"code"`
 	} `json:"error"`
 }
 
@@ -66,8 +67,9 @@ func (d *decoder) Decode(ev sse.Event) ([]*cpv1.StreamEvent, error) {
 		return nil, fmt.Errorf("openai: stream chunk: %w", err)
 	}
 	if c.Error != nil {
+		code, _ := c.Error.Code.(string)
 		return []*cpv1.StreamEvent{{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{
-			Type: anthropicErrorType(c.Error.Type), Message: c.Error.Message}}}}, nil
+			Type: anthropicErrorType(c.Error.Type, code), Message: c.Error.Message}}}}, nil
 	}
 	var out []*cpv1.StreamEvent
 	if !d.started {
@@ -176,10 +178,28 @@ func opaque(typ string, data []byte) *cpv1.StreamEvent {
 		Type: typ, Json: append([]byte(nil), data...)}}}
 }
 
-func anthropicErrorType(openAIType string) string {
+// anthropicErrorType maps an OpenAI error's type and code to the
+// canonical (Anthropic) error type; the inverse of openAIType.
+func anthropicErrorType(openAIType, code string) string {
+	switch code {
+	case "invalid_api_key":
+		return "authentication_error"
+	case "not_found":
+		return "not_found_error"
+	case "request_too_large":
+		return "request_too_large"
+	case "rate_limit_exceeded":
+		return "rate_limit_error"
+	case "overloaded":
+		return "overloaded_error"
+	}
 	switch openAIType {
 	case "invalid_request_error":
 		return "invalid_request_error"
+	case "authentication_error":
+		return "authentication_error"
+	case "permission_error":
+		return "permission_error"
 	case "rate_limit_error", "rate_limit_exceeded":
 		return "rate_limit_error"
 	}
@@ -271,7 +291,13 @@ func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) erro
 		}
 		return e.chunk(w, []byte(`{"role":"assistant","content":""}`), "null")
 	case *cpv1.StreamEvent_ContentBlockStart:
-		tu := x.ContentBlockStart.GetBlock().GetToolUse()
+		// A block's start may hold the beginning of its text or arguments;
+		// its deltas carry the rest.
+		b := x.ContentBlockStart.GetBlock()
+		if t := b.GetText().GetText(); t != "" {
+			return e.delta(w, &cpv1.ContentBlockDelta{Delta: &cpv1.ContentBlockDelta_Text{Text: &cpv1.TextDelta{Text: t}}})
+		}
+		tu := b.GetToolUse()
 		if tu == nil {
 			return nil
 		}
@@ -279,7 +305,7 @@ func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) erro
 		e.tools[x.ContentBlockStart.GetIndex()] = ti
 		e.nextTool++
 		d, _ := jsonx.Marshal(map[string]any{"tool_calls": []any{map[string]any{"index": ti, "id": tu.GetId(), "type": "function",
-			"function": map[string]any{"name": tu.GetName(), "arguments": ""}}}})
+			"function": map[string]any{"name": tu.GetName(), "arguments": string(tu.GetInputJson())}}}})
 		return e.chunk(w, d, "null")
 	case *cpv1.StreamEvent_ContentBlockDelta:
 		return e.delta(w, x.ContentBlockDelta)
@@ -296,8 +322,8 @@ func (e *encoder) Event(w io.Writer, ev *cpv1.StreamEvent, template []byte) erro
 		_, err := io.WriteString(w, "data: [DONE]\n\n")
 		return err
 	case *cpv1.StreamEvent_Error:
-		typ, _ := openAIType(500, x.Error.GetType())
-		b, _ := jsonx.Marshal(errorBody{Error: errorDetail{Message: x.Error.GetMessage(), Type: typ}})
+		typ, code := openAIType(500, x.Error.GetType())
+		b, _ := jsonx.Marshal(errorBody{Error: errorDetail{Message: x.Error.GetMessage(), Type: typ, Code: code}})
 		return writeData(w, b)
 	case *cpv1.StreamEvent_Opaque:
 		t := x.Opaque.GetType()

@@ -333,8 +333,12 @@ func TestDecode(t *testing.T) {
 		{"errors", []string{
 			`data: {"error":{"message":"slow down","type":"rate_limit_exceeded"}}` + "\n\n",
 			`data: {"error":{"message":"bad","type":"invalid_request_error"}}` + "\n\n",
-			`data: {"error":{"message":"oops","type":"server_error","param":null,"code":null}}` + "\n\n"},
-			[]string{"error rate_limit_error slow down", "error invalid_request_error bad", "error api_error oops"}},
+			`data: {"error":{"message":"oops","type":"server_error","param":null,"code":null}}` + "\n\n",
+			`data: {"error":{"message":"busy","type":"server_error","param":null,"code":"overloaded"}}` + "\n\n",
+			`data: {"error":{"message":"key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}` + "\n\n",
+			`data: {"error":{"message":"odd","type":"server_error","param":null,"code":42}}` + "\n\n"},
+			[]string{"error rate_limit_error slow down", "error invalid_request_error bad", "error api_error oops",
+				"error overloaded_error busy", "error authentication_error key", "error api_error odd"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,7 +413,15 @@ func TestEncodeEvent(t *testing.T) {
 				`data: {"id":"chatcmpl-up","object":"chat.completion.chunk","created":1761500000,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}` + "\n\n"},
 		{"message stop", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}}, "data: [DONE]\n\n"},
 		{"error", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{Type: "overloaded_error", Message: "Overloaded"}}},
-			`data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}` + "\n\n"},
+			`data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded"}}` + "\n\n"},
+		{"invalid request error", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{Type: "invalid_request_error", Message: "bad"}}},
+			`data: {"error":{"message":"bad","type":"invalid_request_error","param":null,"code":null}}` + "\n\n"},
+		{"text start with text", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{
+			Index: 1, Block: &cpv1.ContentBlock{Block: &cpv1.ContentBlock_Text{Text: &cpv1.TextBlock{Text: "Hi"}}}}}},
+			env + `{"content":"Hi"},"logprobs":null,"finish_reason":null}]}` + "\n\n"},
+		{"tool start with input", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStart{ContentBlockStart: &cpv1.ContentBlockStart{
+			Index: 2, Block: &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{Id: "call_1", Name: "f", InputJson: []byte(`{"a":1}`)}}}}}},
+			env + `{"tool_calls":[{"function":{"arguments":"{\"a\":1}","name":"f"},"id":"call_1","index":0,"type":"function"}]},"logprobs":null,"finish_reason":null}]}` + "\n\n"},
 		{"openai opaque", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{Type: "openai.chunk", Json: []byte(`{"x":1}`)}}},
 			`data: {"x":1}` + "\n\n"},
 		{"anthropic opaque has no chunk", &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Opaque{Opaque: &cpv1.OpaqueEvent{Type: "content_block_annotation", Json: []byte(`{}`)}}}, ""},

@@ -57,14 +57,7 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		if !checkPath(w, r, d, want) {
 			return
 		}
-		if r.Method != http.MethodPost {
-			WriteError(w, d, http.StatusMethodNotAllowed, "invalid_request_error", r.Method+" not allowed on "+r.URL.Path+"; use POST")
-			return
-		}
-		if !p.authenticate(w, r, d) {
-			return
-		}
-		body, ok := p.readBody(w, r, d)
+		body, ok := p.acceptPost(w, r, d)
 		if !ok {
 			return
 		}
@@ -90,6 +83,20 @@ func (p *Proxy) policed(d dialect.Dialect) http.Handler {
 		p.runRecovering(tw, r, d, func() { c.trace.Error = errRecovered.Error() },
 			func(w http.ResponseWriter, r *http.Request) { p.serveCall(w, r, c) })
 	})
+}
+
+// acceptPost takes a client's POST: the method checked, the client
+// authenticated, the body read within its bounds; false when the client
+// has been answered.
+func (p *Proxy) acceptPost(w http.ResponseWriter, r *http.Request, d dialect.Dialect) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		WriteError(w, d, http.StatusMethodNotAllowed, "invalid_request_error", r.Method+" not allowed on "+r.URL.Path+"; use POST")
+		return nil, false
+	}
+	if !p.authenticate(w, r, d) {
+		return nil, false
+	}
+	return p.readBody(w, r, d)
 }
 
 func writeDialectError(w http.ResponseWriter, d dialect.Dialect, err error) {

@@ -38,14 +38,7 @@ func (p *Proxy) responses() http.Handler {
 			WriteError(w, d, http.StatusNotFound, "", "no route for "+r.Method+" "+r.URL.Path)
 			return
 		}
-		if r.Method != http.MethodPost {
-			WriteError(w, d, http.StatusMethodNotAllowed, "invalid_request_error", r.Method+" not allowed on "+r.URL.Path+"; use POST")
-			return
-		}
-		if !p.authenticate(w, r, d) {
-			return
-		}
-		body, ok := p.readBody(w, r, d)
+		body, ok := p.acceptPost(w, r, d)
 		if !ok {
 			return
 		}

@@ -23,15 +23,21 @@
 //     metadata.user_id; stream (an Anthropic stream asks OpenAI for
 //     stream_options.include_usage, since Anthropic streams always carry
 //     usage).
-//   - responses: text, tool calls, ids, model, finish reasons (end_turn ⇄
-//     stop, max_tokens ⇄ length, tool_use ⇄ tool_calls, stop_sequence →
-//     stop, refusal ⇄ content_filter), usage with cache tokens
-//     (prompt_tokens = input + cache read + cache creation; cached_tokens
-//     ⇄ cache_read_input_tokens).
+//   - responses: text (an OpenAI refusal becomes text), tool calls, ids,
+//     model, finish reasons (end_turn ⇄ stop, max_tokens ⇄ length,
+//     tool_use ⇄ tool_calls, stop_sequence → stop, refusal ⇄
+//     content_filter, model_context_window_exceeded → length; a tool stop
+//     reason without a tool call becomes end_turn ⇄ stop), usage with
+//     cache tokens (prompt_tokens = input + cache read + cache creation,
+//     cached_tokens = cache read; back, input = prompt_tokens −
+//     cached_tokens, cache read = cached_tokens).
 //   - errors: the error type and message, with the status (Anthropic's 529
-//     becomes 503 for OpenAI clients).
+//     becomes 503 for OpenAI clients); in streams, an error event ⇄ an
+//     error chunk, type and code mapped the same way.
 //   - streams: through the canonical model, with the source dialect's
-//     Decoder and the target dialect's Encoder (see Stream).
+//     Decoder and the target dialect's Encoder (see Stream). OpenAI's
+//     usage-only last chunk ⇄ the message_delta's usage (input, cache and
+//     output tokens); [DONE] ⇄ message_stop.
 //
 // What is dropped, and reported as a Dropped entry (never silently):
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"luthien.dev/canon"
 	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
@@ -106,7 +107,11 @@ func AnthropicResponseToChat(body []byte, model string) ([]byte, []Dropped, erro
 	if model != "" {
 		msg.Model = model
 	}
-	finish := finishReason(msg.GetStopReason(), &r)
+	hasTools := false
+	for _, b := range kept {
+		hasTools = hasTools || b.GetToolUse() != nil
+	}
+	finish := finishReason(canon.StopReason(msg.GetStopReason(), hasTools), &r)
 	msg.StopReason = "" // rendered below
 	out, err := openai.Dialect{}.RenderMessage(nil, msg)
 	if err != nil {
@@ -220,7 +225,7 @@ func ChatResponseToAnthropic(body []byte, model string) ([]byte, []Dropped, erro
 		if ch.FinishReason != nil {
 			finish = *ch.FinishReason
 		}
-		msg.StopReason = stopReason(finish, &r)
+		msg.StopReason = canon.StopReason(stopReason(finish, &r), len(ch.Message.ToolCalls) > 0)
 	}
 	out, err := anthropic.Dialect{}.RenderMessage(nil, msg)
 	if err != nil {

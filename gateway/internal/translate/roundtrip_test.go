@@ -317,11 +317,13 @@ func genMessage(r *rand.Rand) *cpv1.Message {
 		m.Content = append(m.Content, &cpv1.ContentBlock{Block: &cpv1.ContentBlock_ToolUse{ToolUse: &cpv1.ToolUseBlock{
 			Id: fmt.Sprintf("toolu_%d", c), Name: fmt.Sprintf("tool_%d", r.IntN(5)), InputJson: []byte(genArgs(r))}}})
 	}
-	switch {
+	switch n := r.IntN(4); {
 	case tools > 0:
 		m.StopReason = "tool_use"
-	case r.IntN(2) == 0:
+	case n == 0:
 		m.StopReason = "max_tokens"
+	case n == 1:
+		m.StopReason = "refusal"
 	default:
 		m.StopReason = "end_turn"
 	}
@@ -402,6 +404,7 @@ func TestRoundTripResponses(t *testing.T) {
 			t.Fatal(err)
 		}
 		got.Usage = anthropicUsageOf(got.GetUsage().GetInputTokens(), want.Cached, got.GetUsage().GetOutputTokens())
+		got.StopReason = canonicalStop(got.GetStopReason())
 		if s := summarise(t, got); !reflect.DeepEqual(s, want) {
 			t.Fatalf("round %d: chat → anthropic → chat:\n got %+v\nwant %+v\n%s", i, s, want, chat)
 		}
@@ -412,15 +415,27 @@ func (s summary) usage() *cpv1.Usage {
 	return &cpv1.Usage{InputTokens: s.In, CacheReadInputTokens: s.Cached, OutputTokens: s.Out}
 }
 
+// shuffleText moves the text block of a message after its tool calls
+// half of the time: upstream may send text after a tool call, and the
+// translation must keep it.
+func shuffleText(r *rand.Rand, content []*cpv1.ContentBlock) []*cpv1.ContentBlock {
+	if len(content) < 2 || content[0].GetText() == nil || r.IntN(2) == 0 {
+		return content
+	}
+	return append(append([]*cpv1.ContentBlock(nil), content[1:]...), content[0])
+}
+
 // anthropicStreamOf renders a message as an Anthropic stream, text and
-// arguments cut into random pieces.
+// arguments cut into random pieces, the text block sometimes after the
+// tool blocks, and the usage in the message_delta sometimes cumulative
+// (input and cache tokens too), as current streams send it.
 func anthropicStreamOf(t *testing.T, r *rand.Rand, m *cpv1.Message) []byte {
 	t.Helper()
 	var evs []*cpv1.StreamEvent
 	add := func(e *cpv1.StreamEvent) { evs = append(evs, e) }
 	add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStart{MessageStart: &cpv1.MessageStart{Id: m.GetId(), Model: m.GetModel(),
 		Usage: &cpv1.Usage{InputTokens: m.GetUsage().GetInputTokens(), CacheReadInputTokens: m.GetUsage().GetCacheReadInputTokens()}}}})
-	for i, b := range m.GetContent() {
+	for i, b := range shuffleText(r, m.GetContent()) {
 		idx := uint32(i)
 		var whole string
 		start := &cpv1.ContentBlock{}
@@ -446,8 +461,11 @@ func anthropicStreamOf(t *testing.T, r *rand.Rand, m *cpv1.Message) []byte {
 		}
 		add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_ContentBlockStop{ContentBlockStop: &cpv1.ContentBlockStop{Index: idx}}})
 	}
-	add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{StopReason: m.GetStopReason(),
-		Usage: &cpv1.Usage{OutputTokens: m.GetUsage().GetOutputTokens()}}}})
+	du := &cpv1.Usage{OutputTokens: m.GetUsage().GetOutputTokens()}
+	if r.IntN(2) == 0 {
+		du.InputTokens, du.CacheReadInputTokens = m.GetUsage().GetInputTokens(), m.GetUsage().GetCacheReadInputTokens()
+	}
+	add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: &cpv1.MessageDelta{StopReason: m.GetStopReason(), Usage: du}}})
 	add(&cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}})
 	var out bytes.Buffer
 	enc := anthropic.Dialect{}.NewEncoder(dialect.Request{})
@@ -513,6 +531,118 @@ func TestRoundTripStreams(t *testing.T) {
 		}
 		if s := summarise(t, messageOf(decodeAll(t, anthropic.Dialect{}, back))); !reflect.DeepEqual(s, want) {
 			t.Fatalf("round %d: anthropic → chat → anthropic stream:\n got %+v\nwant %+v\n%s\n%s", i, s, want, chat, back)
+		}
+	}
+}
+
+// chatStreamOf renders a message as an OpenAI stream answering a request
+// with include_usage: text and arguments cut into random pieces, a tool
+// call's name sometimes in the chunk with the last text, the text
+// sometimes after the tool calls, and the usage in a last chunk.
+func chatStreamOf(r *rand.Rand, m *cpv1.Message) []byte {
+	var b bytes.Buffer
+	chunk := func(delta any, finish any) {
+		b.WriteString("data: ")
+		b.Write(marshal(map[string]any{"id": m.GetId(), "object": "chat.completion.chunk", "created": 1761500200, "model": m.GetModel(),
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}}, "usage": nil}))
+		b.WriteString("\n\n")
+	}
+	pieces := func(s string) []string {
+		var out []string
+		for rest := []rune(s); len(rest) > 0; {
+			n := min(1+r.IntN(6), len(rest))
+			out = append(out, string(rest[:n]))
+			rest = rest[n:]
+		}
+		return out
+	}
+	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
+	tool := 0
+	var pending map[string]any // the last text piece, sent with the next tool call's start
+	flush := func() {
+		if pending != nil {
+			chunk(pending, nil)
+			pending = nil
+		}
+	}
+	for _, blk := range shuffleText(r, m.GetContent()) {
+		if tx := blk.GetText(); tx != nil {
+			ps := pieces(tx.GetText())
+			for _, p := range ps[:len(ps)-1] {
+				chunk(map[string]any{"content": p}, nil)
+			}
+			pending = map[string]any{"content": ps[len(ps)-1]}
+			continue
+		}
+		tu := blk.GetToolUse()
+		start := map[string]any{"index": tool, "id": tu.GetId(), "type": "function", "function": map[string]any{"name": tu.GetName(), "arguments": ""}}
+		if pending != nil && r.IntN(2) == 0 {
+			pending["tool_calls"] = []any{start}
+			flush()
+		} else {
+			flush()
+			chunk(map[string]any{"tool_calls": []any{start}}, nil)
+		}
+		for _, p := range pieces(string(tu.GetInputJson())) {
+			chunk(map[string]any{"tool_calls": []any{map[string]any{"index": tool, "function": map[string]any{"arguments": p}}}}, nil)
+		}
+		tool++
+	}
+	flush()
+	chunk(map[string]any{}, openai.FinishReason(m.GetStopReason()))
+	u := m.GetUsage()
+	b.WriteString("data: ")
+	b.Write(marshal(map[string]any{"id": m.GetId(), "object": "chat.completion.chunk", "created": 1761500200, "model": m.GetModel(), "choices": []any{},
+		"usage": map[string]any{"prompt_tokens": u.GetInputTokens() + u.GetCacheReadInputTokens(), "completion_tokens": u.GetOutputTokens(),
+			"total_tokens":          u.GetInputTokens() + u.GetCacheReadInputTokens() + u.GetOutputTokens(),
+			"prompt_tokens_details": map[string]any{"cached_tokens": u.GetCacheReadInputTokens()}}}))
+	b.WriteString("\n\ndata: [DONE]\n\n")
+	return b.Bytes()
+}
+
+// chatUsageIn reads the usage chunk of an OpenAI client stream.
+func chatUsageIn(t *testing.T, stream []byte) (prompt, cached, completion int64) {
+	t.Helper()
+	for _, ev := range clientEvents(t, stream) {
+		var c struct {
+			Choices []json.RawMessage
+			Usage   *chatUsage
+		}
+		if json.Unmarshal([]byte(ev.Data), &c) == nil && c.Usage != nil && len(c.Choices) == 0 {
+			return c.Usage.PromptTokens, c.Usage.PromptTokensDetails.CachedTokens, c.Usage.CompletionTokens
+		}
+	}
+	t.Fatalf("no usage chunk:\n%s", stream)
+	return 0, 0, 0
+}
+
+func TestRoundTripChatStreams(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range rounds {
+		msg := genMessage(r)
+		want := summarise(t, msg)
+		upstream := chatStreamOf(r, msg)
+
+		anth := translateStream(t, NewChatToAnthropicStream(), bytes.NewReader(upstream))
+		validateAnthropicStream(t, anth)
+		if t.Failed() {
+			t.Fatalf("round %d:\n%s\n%s", i, upstream, anth)
+		}
+		if s := summarise(t, messageOf(decodeAll(t, anthropic.Dialect{}, anth))); !reflect.DeepEqual(s, want) {
+			t.Fatalf("round %d: chat → anthropic stream:\n got %+v\nwant %+v\n%s\n%s", i, s, want, upstream, anth)
+		}
+
+		back := translateStream(t, NewAnthropicToChatStream(dialect.Request{IncludeUsage: true}), bytes.NewReader(anth))
+		validateChatStream(t, back)
+		if t.Failed() {
+			t.Fatalf("round %d:\n%s\n%s", i, anth, back)
+		}
+		got := messageOf(decodeAll(t, openai.Dialect{}, back))
+		got.StopReason = canonicalStop(got.GetStopReason())
+		prompt, cached, completion := chatUsageIn(t, back)
+		got.Usage = anthropicUsageOf(prompt, cached, completion)
+		if s := summarise(t, got); !reflect.DeepEqual(s, want) {
+			t.Fatalf("round %d: chat → anthropic → chat stream:\n got %+v\nwant %+v\n%s\n%s", i, s, want, anth, back)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"luthien.dev/canon"
 	"luthien.dev/gateway/internal/anthropic"
 	"luthien.dev/gateway/internal/dialect"
 	"luthien.dev/gateway/internal/openai"
@@ -22,10 +23,16 @@ import (
 // The adaptations: tool_use blocks are held until the message ends and
 // then written after every other block (Anthropic clients require tool
 // blocks last, and OpenAI clients no content after tool calls), so tool
-// arguments reach the client in one burst; blocks the client format
-// cannot carry (thinking, server tools) are dropped and reported; stop
-// reasons and usage (with cache tokens) are mapped as for complete
-// responses. A Stream is not safe for concurrent use.
+// arguments reach the client in one burst, whole even when OpenAI sent
+// them interleaved with other blocks; blocks the client format cannot
+// carry (thinking, server tools) are dropped and reported; OpenAI refusal
+// deltas become text; stop reasons and usage (with cache tokens) are
+// mapped as for complete responses, and a tool stop reason with no tool
+// call becomes end_turn. For an Anthropic client the message_delta waits
+// for OpenAI's usage chunk (which follows the finish_reason) and carries
+// its tokens; without one it carries output_tokens 0. An upstream error
+// event becomes the client's error event and ends the stream. A Stream is
+// not safe for concurrent use.
 type Stream struct {
 	dec      dialect.Decoder
 	enc      dialect.Encoder
@@ -45,6 +52,8 @@ type Stream struct {
 	// Anthropic → OpenAI: the cache read tokens, for cached_tokens.
 	cacheRead int64
 	started   bool
+	finished  bool // the message_delta was written (Anthropic → OpenAI)
+	tools     bool // a tool block was written
 	done      bool
 }
 
@@ -76,6 +85,9 @@ func (s *Stream) Done() bool { return s.done }
 
 // Event translates one upstream SSE event and writes what it gives.
 func (s *Stream) Event(w io.Writer, ev sse.Event) error {
+	if !s.toChat {
+		ev = refusalAsContent(ev)
+	}
 	evs, err := s.dec.Decode(ev)
 	if err != nil {
 		return fmt.Errorf("translate: stream: %w", err)
@@ -95,7 +107,7 @@ func (s *Stream) Finish(w io.Writer) error {
 	if s.done {
 		return nil
 	}
-	if s.delta != nil {
+	if s.delta != nil || s.finished {
 		return s.event(w, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageStop{MessageStop: &cpv1.MessageStop{}}})
 	}
 	return s.event(w, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_Error{Error: &cpv1.StreamError{
@@ -185,7 +197,15 @@ func (s *Stream) blockEvent(w io.Writer, ev *cpv1.StreamEvent, idx uint32, setIn
 		return nil
 	}
 	if h, ok := s.held[idx]; ok {
-		s.heldEvs[h] = append(s.heldEvs[h], ev)
+		// OpenAI may send more arguments of a tool call after another
+		// block started, which closed the tool's block: they go before
+		// its stop.
+		evs := s.heldEvs[h]
+		if n := len(evs); n > 0 && ev.GetContentBlockDelta() != nil && evs[n-1].GetContentBlockStop() != nil {
+			s.heldEvs[h] = append(evs[:n-1], ev, evs[n-1])
+		} else {
+			s.heldEvs[h] = append(evs, ev)
+		}
 		return nil
 	}
 	o, ok := s.out[idx]
@@ -221,6 +241,7 @@ func (s *Stream) flushHeld(w io.Writer) error {
 			}
 		}
 	}
+	s.tools = s.tools || len(s.heldEvs) > 0
 	s.heldEvs = nil
 	clear(s.held)
 	return nil
@@ -243,14 +264,14 @@ func (s *Stream) messageStart(w io.Writer, ev *cpv1.StreamEvent, ms *cpv1.Messag
 func (s *Stream) messageDelta(w io.Writer, ev *cpv1.StreamEvent, md *cpv1.MessageDelta) error {
 	if !s.toChat {
 		// Held until [DONE]: a usage chunk may follow.
-		md.StopReason = anthropicStop(md.GetStopReason(), &s.r)
+		md.StopReason = canon.StopReason(anthropicStop(md.GetStopReason(), &s.r), s.tools)
 		if u := md.GetUsage(); u != nil {
 			md.Usage = anthropicUsageOf(u.GetInputTokens(), u.GetCacheReadInputTokens(), u.GetOutputTokens())
 		}
 		s.delta = md
 		return nil
 	}
-	md.StopReason = canonicalStop(finishReason(md.GetStopReason(), &s.r))
+	md.StopReason = canonicalStop(finishReason(canon.StopReason(md.GetStopReason(), s.tools), &s.r))
 	if u := md.GetUsage(); u != nil {
 		if u.GetCacheReadInputTokens() > 0 {
 			s.cacheRead = u.GetCacheReadInputTokens()
@@ -263,6 +284,7 @@ func (s *Stream) messageDelta(w io.Writer, ev *cpv1.StreamEvent, md *cpv1.Messag
 	if err := s.enc.Event(&buf, ev, nil); err != nil {
 		return err
 	}
+	s.finished = true
 	_, err := w.Write(s.addCachedTokens(buf.Bytes()))
 	return err
 }
@@ -303,41 +325,60 @@ func (s *Stream) addCachedTokens(chunks []byte) []byte {
 	return out
 }
 
-// writeAnthropicDelta writes the held message_delta. The Anthropic
-// encoder writes only output_tokens; the template carries the input and
-// cache tokens into the event.
+// writeAnthropicDelta writes the held message_delta, with the usage of
+// OpenAI's usage chunk when it came (the encoder writes the input and
+// cache tokens when known, the output tokens always).
 func (s *Stream) writeAnthropicDelta(w io.Writer) error {
 	md := s.delta
 	s.delta = nil
-	ev := &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: md}}
-	var tmpl []byte
-	if u := md.GetUsage(); u != nil {
-		type usage struct {
-			InputTokens              int64 `json:"input_tokens"`
-			CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
-			CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
-			OutputTokens             int64 `json:"output_tokens"`
-		}
-		data := marshal(struct {
-			Type  string   `json:"type"`
-			Delta struct{} `json:"delta"`
-			Usage usage    `json:"usage"`
-		}{Type: "message_delta", Usage: usage{u.GetInputTokens(), u.GetCacheCreationInputTokens(),
-			u.GetCacheReadInputTokens(), u.GetOutputTokens()}})
-		tmpl = append(append([]byte("event: message_delta\ndata: "), data...), "\n\n"...)
+	return s.enc.Event(w, &cpv1.StreamEvent{Event: &cpv1.StreamEvent_MessageDelta{MessageDelta: md}}, nil)
+}
+
+// refusalAsContent rewrites an OpenAI chunk whose delta carries refusal
+// text so that the text is the delta's content: a refusal reaches an
+// Anthropic client as text, as in complete responses.
+func refusalAsContent(ev sse.Event) sse.Event {
+	if !bytes.Contains(ev.Data, []byte(`"refusal"`)) {
+		return ev
 	}
-	return s.enc.Event(w, ev, tmpl)
+	var c map[string]any
+	if json.Unmarshal(ev.Data, &c) != nil {
+		return ev
+	}
+	choices, _ := c["choices"].([]any)
+	if len(choices) == 0 {
+		return ev
+	}
+	ch, _ := choices[0].(map[string]any)
+	d, _ := ch["delta"].(map[string]any)
+	refusal, _ := d["refusal"].(string)
+	if refusal == "" {
+		return ev
+	}
+	content, _ := d["content"].(string)
+	d["content"] = content + refusal
+	delete(d, "refusal")
+	data, err := json.Marshal(c)
+	if err != nil {
+		return ev
+	}
+	ev.Data = data
+	return ev
 }
 
 // opaque handles events the decoder does not model: OpenAI's usage-only
-// chunk gives the held message_delta its usage; others are reported.
+// chunk (or a chunk after the finish_reason that carries the usage) gives
+// the held message_delta its usage; other choices are reported.
 func (s *Stream) opaque(o *cpv1.OpaqueEvent) error {
 	switch o.GetType() {
 	case "sse.comment":
 		return nil
-	case "openai.usage":
+	case "openai.usage", "openai.chunk":
 		var c struct {
-			Usage struct {
+			Choices []struct {
+				Index int `json:"index"`
+			} `json:"choices"`
+			Usage *struct {
 				PromptTokens        int64 `json:"prompt_tokens"`
 				CompletionTokens    int64 `json:"completion_tokens"`
 				PromptTokensDetails struct {
@@ -346,24 +387,15 @@ func (s *Stream) opaque(o *cpv1.OpaqueEvent) error {
 			} `json:"usage"`
 		}
 		if err := json.Unmarshal(o.GetJson(), &c); err != nil {
-			return fmt.Errorf("translate: stream: usage chunk: %w", err)
+			return fmt.Errorf("translate: stream: chunk: %w", err)
 		}
-		if s.delta != nil {
-			s.delta.Usage = anthropicUsageOf(c.Usage.PromptTokens, c.Usage.PromptTokensDetails.CachedTokens, c.Usage.CompletionTokens)
-		}
-		return nil
-	case "openai.chunk":
-		var c struct {
-			Choices []struct {
-				Index int `json:"index"`
-			} `json:"choices"`
-		}
-		if json.Unmarshal(o.GetJson(), &c) == nil {
-			for _, ch := range c.Choices {
-				if ch.Index > 0 {
-					s.once("choices", "only the first choice is carried")
-				}
+		for _, ch := range c.Choices {
+			if ch.Index > 0 {
+				s.once("choices", "only the first choice is carried")
 			}
+		}
+		if u := c.Usage; u != nil && s.delta != nil {
+			s.delta.Usage = anthropicUsageOf(u.PromptTokens, u.PromptTokensDetails.CachedTokens, u.CompletionTokens)
 		}
 		return nil
 	}
