@@ -65,22 +65,43 @@ func BenchmarkNonStreamingCall(b *testing.B) {
 	})
 }
 
-// BenchmarkRequestPolicyRoundTrip measures one ApplyRequestPolicies call
-// (noop policy) over the in-process bufconn connection, one at a time:
-// what the request policy adds to every call's latency.
-func BenchmarkRequestPolicyRoundTrip(b *testing.B) {
+// BenchmarkCallRoundTrip measures one call's stream to the in-process
+// control plane (noop policy) over bufconn, one at a time, as the gateway
+// runs it when it has to wait for the decision: open, start, decision,
+// end with a small record, close, done. With the noop policy and no
+// cache the gateway does not wait for the decision (the processing
+// watch): upstream is called at once, and this is work beside the
+// latency path.
+func BenchmarkCallRoundTrip(b *testing.B) {
 	a := newBenchApp(b, nil)
-	client := cpv1.NewPolicyServiceClient(a.conn)
-	req := &cpv1.ApplyRequestPoliciesRequest{CallId: "bench", Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
-		Body: []byte(`{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`)}
+	client := cpv1.NewCallServiceClient(a.conn)
+	start := &cpv1.CallRequest{Msg: &cpv1.CallRequest_Start{Start: &cpv1.CallStart{CallId: "bench",
+		Format: cpv1.ClientFormat_CLIENT_FORMAT_ANTHROPIC_MESSAGES,
+		Body:   []byte(`{"model":"claude-fake","max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("hello ", 100) + `"}]}`)}}}
+	end := &cpv1.CallRequest{Msg: &cpv1.CallRequest_End{End: &cpv1.CallEnd{HttpStatus: 200,
+		Record: &cpv1.CallRecord{Summary: &cpv1.CallSummary{Status: 200}}}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := client.ApplyRequestPolicies(context.Background(), req)
+		stream, err := client.Call(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
-		if resp.GetContinue() == nil {
-			b.Fatalf("outcome %v, want continue", resp.GetOutcome())
+		if err := stream.Send(start); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil || resp.GetDecision().GetContinue() == nil {
+			b.Fatalf("decision %v, %v; want continue", resp, err)
+		}
+		if err := stream.Send(end); err != nil {
+			b.Fatal(err)
+		}
+		_ = stream.CloseSend()
+		if resp, err := stream.Recv(); err != nil || resp.GetDone() == nil {
+			b.Fatalf("got %v, %v; want done", resp, err)
+		}
+		if _, err := stream.Recv(); err != io.EOF {
+			b.Fatalf("after done: %v", err)
 		}
 	}
 }
