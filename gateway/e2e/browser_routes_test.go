@@ -25,7 +25,7 @@ func TestBrowserRoutes(t *testing.T) {
 	t.Cleanup(second.Close)
 	second.SetDefault(fakeupstream.Scenario{Text: "from the second provider"})
 	path := routesAdminFile(t, routesAdminText(routesAdminStart, home, nil))
-	e := start(t, "inprocess", options{up: home, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path}})
+	e := start(t, "inprocess", options{up: home, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path, "LUTHIEN_ROUTES_KEY_ENVS": "LUTHIEN_E2E_ROUTES_KEY"}})
 	tb := newTab(t)
 
 	if code := tb.navigate(e.URL + "/routes"); code != http.StatusOK {

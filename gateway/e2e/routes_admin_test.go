@@ -130,7 +130,7 @@ func TestRoutesAdminAPI(t *testing.T) {
 	path := routesAdminFile(t, startText)
 	newText := routesAdminText(routesAdminNew, home, second)
 
-	forEachMode(t, options{up: home, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path}}, func(t *testing.T, e *env) {
+	forEachMode(t, options{up: home, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path, "LUTHIEN_ROUTES_KEY_ENVS": "LUTHIEN_E2E_ROUTES_KEY"}}, func(t *testing.T, e *env) {
 		home.Reset()
 		second.Reset()
 		var answers [][]byte
@@ -279,7 +279,7 @@ func TestRoutesAdminAttacks(t *testing.T) {
 
 	t.Run("with an admin key", func(t *testing.T) {
 		e := start(t, "inprocess", options{up: up, clientKey: clientKey,
-			gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path, "LUTHIEN_ADMIN_API_KEY": adminKey}})
+			gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path, "LUTHIEN_ROUTES_KEY_ENVS": "LUTHIEN_E2E_ROUTES_KEY", "LUTHIEN_ADMIN_API_KEY": adminKey}})
 		cookie, csrf := routesAdminSession(t, e, adminKey)
 		send := func(h map[string]string, withCookie bool) (int, string) {
 			req, _ := http.NewRequest(http.MethodPut, e.URL+"/api/routes", strings.NewReader(evil))
@@ -331,7 +331,7 @@ func TestRoutesAdminAttacks(t *testing.T) {
 	})
 
 	t.Run("keyless loopback", func(t *testing.T) {
-		e := start(t, "inprocess", options{up: up, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path}})
+		e := start(t, "inprocess", options{up: up, gatewayEnv: map[string]string{"LUTHIEN_ROUTES": path, "LUTHIEN_ROUTES_KEY_ENVS": "LUTHIEN_E2E_ROUTES_KEY"}})
 		for name, h := range map[string]map[string]string{
 			"cross-origin": {"Content-Type": "application/yaml", "Origin": "http://attacker.example"},
 			"cross-site":   {"Content-Type": "application/yaml", "Sec-Fetch-Site": "cross-site"},
@@ -375,7 +375,7 @@ func TestRoutesAdminKeyCanary(t *testing.T) {
 	vars := map[string]string{
 		"OPENAI_BASE_URL": home.OpenAIBaseURL(), "ANTHROPIC_BASE_URL": home.AnthropicBaseURL(),
 		"LUTHIEN_HTTP_ADDR": "127.0.0.1:0", "LUTHIEN_LOG_LEVEL": "debug",
-		"LUTHIEN_ROUTES": routesAdminFile(t, startText), "LUTHIEN_E2E_ROUTES_KEY": secret,
+		"LUTHIEN_ROUTES": routesAdminFile(t, startText), "LUTHIEN_E2E_ROUTES_KEY": secret, "LUTHIEN_ROUTES_KEY_ENVS": "LUTHIEN_E2E_ROUTES_KEY",
 	}
 	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
 	if err != nil {

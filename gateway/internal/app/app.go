@@ -145,7 +145,7 @@ func NewWithOptions(ctx context.Context, cfg config.Config, log *slog.Logger, op
 	}
 	// The routing table can be replaced at run time (GET and PUT
 	// /api/routes, the routes page); the proxy holds the table in effect.
-	routeTable := routesapi.New(routesapi.Config{Proxy: p, Path: cfg.Routes, Log: log, Defaults: []routesapi.Default{
+	routeTable := routesapi.New(routesapi.Config{Proxy: p, Path: cfg.Routes, Log: log, KeyEnvs: cfg.RoutesKeyEnvs, Defaults: []routesapi.Default{
 		{Endpoint: "/v1/chat/completions", Kind: "openai", BaseURL: routesapi.PublicURL(cfg.OpenAIBaseURL)},
 		{Endpoint: "/v1/messages", Kind: "anthropic", BaseURL: routesapi.PublicURL(cfg.AnthropicBaseURL)},
 	}})

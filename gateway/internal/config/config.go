@@ -37,8 +37,11 @@ type Config struct {
 	PolicyConfig     string // YAML path for the in-process control plane
 	// Routes is the path of the routing table's YAML file (empty: none);
 	// RouteTable the table it holds, loaded and validated at start.
-	Routes        string
-	RouteTable    *routes.Table
+	Routes     string
+	RouteTable *routes.Table
+	// RoutesKeyEnvs are the key variables a routing table set at run time
+	// may send to any provider (see routesapi.Config.KeyEnvs).
+	RoutesKeyEnvs []string
 	PolicyTimeout time.Duration
 	// UpstreamHeaderTimeout bounds the wait for a provider's response
 	// headers; UpstreamIdleTimeout the silence between bytes of its
@@ -150,6 +153,8 @@ var (
 		Usage: "name checked in the control plane's certificate (unset: the host of LUTHIEN_CONTROL_PLANE)"}
 	routesFile = settings.String{Flag: "routes", Env: "LUTHIEN_ROUTES",
 		Usage: "YAML file routing model names to providers, with translation between the OpenAI and Anthropic APIs (docs/ROUTING.md; unset: each endpoint keeps its provider)"}
+	routesKeyEnvs = settings.List{Flag: "routes-key-envs", Env: "LUTHIEN_ROUTES_KEY_ENVS",
+		Usage: "comma-separated api_key_env variables a routing table set at run time (PUT /api/routes) may send to any base URL; others only to the base URL the LUTHIEN_ROUTES file pairs them with"}
 	heartbeat = settings.Duration{Flag: "activity-heartbeat", Env: "LUTHIEN_ACTIVITY_HEARTBEAT", Default: 15 * time.Second,
 		Usage: "keep-alive interval of the activity feed"}
 )
@@ -168,6 +173,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	settings.Bind(s, &c.AnthropicAPIKey, anthropicAPIKey)
 	settings.Bind(s, &c.PolicyConfig, shared.PolicyConfig)
 	settings.Bind(s, &c.Routes, routesFile)
+	settings.Bind(s, &c.RoutesKeyEnvs, routesKeyEnvs)
 	settings.Bind(s, &c.PolicyTimeout, policyTimeout)
 	settings.Bind(s, &c.UpstreamHeaderTimeout, upstreamHeaderTimeout)
 	settings.Bind(s, &c.BodyReadTimeout, bodyReadTimeout)

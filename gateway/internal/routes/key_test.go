@@ -88,3 +88,15 @@ func TestCredentialFromTable(t *testing.T) {
 		t.Errorf("cross-provider route with a key: %+v, %v", c, err)
 	}
 }
+
+// A routes file never names one of the gateway's own secrets as a
+// provider's key, whoever writes it.
+func TestReservedKeyVariables(t *testing.T) {
+	for _, name := range []string{"LUTHIEN_ADMIN_API_KEY", "LUTHIEN_CLIENT_API_KEY", "LUTHIEN_SESSION_SECRET", "LUTHIEN_CONTROL_PLANE_TOKEN", "DATABASE_URL", "REDIS_URL"} {
+		file := "providers:\n  p: {kind: openai, base_url: \"https://p.example/v1\", api_key_env: " + name + "}\n"
+		_, err := Parse([]byte(file), func(string) string { return "sk-own-SECRET" })
+		if err == nil || !strings.Contains(err.Error(), "gateway's own secrets") || strings.Contains(err.Error(), "sk-own-SECRET") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -237,6 +237,9 @@ func newEntry(name string, s providerSpec, getenv func(string) string) (*entry, 
 		if !envName.MatchString(s.APIKeyEnv) {
 			return nil, fail("api_key_env", "invalid variable name %q: want [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes", s.APIKeyEnv)
 		}
+		if reservedEnv[s.APIKeyEnv] {
+			return nil, fail("api_key_env", "$%s holds one of the gateway's own secrets, never sent to a provider", s.APIKeyEnv)
+		}
 		key = getenv(s.APIKeyEnv)
 		if key == "" {
 			return nil, fail("api_key_env", "$%s is unset or empty", s.APIKeyEnv)
@@ -363,4 +366,13 @@ func checkName(s string) error {
 		return fmt.Errorf("%q holds control characters", s)
 	}
 	return nil
+}
+
+// reservedEnv are the variables of the gateway's own secrets (and those of
+// the in-process control plane): never a provider's key, whoever writes
+// the table.
+var reservedEnv = map[string]bool{
+	"LUTHIEN_ADMIN_API_KEY": true, "LUTHIEN_CLIENT_API_KEY": true, "LUTHIEN_SESSION_SECRET": true,
+	"LUTHIEN_CONTROL_PLANE_TOKEN": true, "DATABASE_URL": true, "REDIS_URL": true,
+	"OTEL_EXPORTER_OTLP_HEADERS": true, "OTEL_EXPORTER_OTLP_TRACES_HEADERS": true,
 }

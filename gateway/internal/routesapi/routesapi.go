@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +52,14 @@ type Config struct {
 	// Getenv resolves api_key_env in a new table (os.Getenv when nil),
 	// as the configuration did at start.
 	Getenv func(string) string
-	Log    *slog.Logger
+	// KeyEnvs are the key variables a table set at run time may name for
+	// any provider (LUTHIEN_ROUTES_KEY_ENVS). Besides them, it may name a
+	// variable only for a provider at the base URL the table loaded at
+	// start gave it: whoever holds the admin surface can change where
+	// calls go, not send the operator's provider keys to a host the
+	// operator did not pair them with.
+	KeyEnvs []string
+	Log     *slog.Logger
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
 }
@@ -85,6 +93,10 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 type Holder struct {
 	cfg Config
 
+	// keyHosts pairs each key variable of the table loaded at start with
+	// the base URLs it was sent to.
+	keyHosts map[string]map[string]bool
+
 	mu        sync.Mutex // held across a replacement, so that text and table agree
 	source    string
 	changedBy string
@@ -104,7 +116,15 @@ func New(cfg Config) *Holder {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Holder{cfg: cfg}
+	h := &Holder{cfg: cfg, keyHosts: map[string]map[string]bool{}}
+	for _, p := range cfg.Proxy.Routes().Describe().Providers {
+		if p.APIKeyEnv != "" {
+			if h.keyHosts[p.APIKeyEnv] == nil {
+				h.keyHosts[p.APIKeyEnv] = map[string]bool{}
+			}
+			h.keyHosts[p.APIKeyEnv][p.BaseURL] = true
+		}
+	}
 	if cfg.Path != "" {
 		src, err := readSource(cfg.Path)
 		if err != nil {
@@ -159,6 +179,9 @@ func (h *Holder) stateLocked() State {
 // which names the provider or route at fault and never holds a key.
 func (h *Holder) Replace(data []byte, actor string) (State, error) {
 	t, err := routes.Parse(data, h.cfg.Getenv)
+	if err == nil {
+		err = h.checkKeys(t)
+	}
 	if err != nil {
 		h.cfg.Log.Info("routing table change refused", "actor", actor, "err", err)
 		return State{}, err
@@ -174,6 +197,19 @@ func (h *Holder) Replace(data []byte, actor string) (State, error) {
 	h.cfg.Log.Info("routing table changed", "actor", actor, "providers", len(s.Providers), "routes", len(s.Routes),
 		"table", t.String())
 	return s, nil
+}
+
+// checkKeys refuses a table that would send a key variable to a base URL
+// neither the start-up table nor LUTHIEN_ROUTES_KEY_ENVS allows.
+func (h *Holder) checkKeys(t *routes.Table) error {
+	for _, p := range t.Describe().Providers {
+		if p.APIKeyEnv == "" || slices.Contains(h.cfg.KeyEnvs, p.APIKeyEnv) || h.keyHosts[p.APIKeyEnv][p.BaseURL] {
+			continue
+		}
+		return fmt.Errorf("routes: provider %q: api_key_env $%s may be sent only to the base URL the routes file loaded at start gave it, "+
+			"unless LUTHIEN_ROUTES_KEY_ENVS lists it: a table set at run time cannot send a key to a new host", p.Name, p.APIKeyEnv)
+	}
+	return nil
 }
 
 // PublicURL is a base URL as the page and the API show it: without user

@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := proxy.New(proxy.Config{Routes: start}, nil, log)
-	h := New(Config{Proxy: p, Path: path, Getenv: getenv, Log: log, Now: func() time.Time { return clock },
+	h := New(Config{Proxy: p, Path: path, Getenv: getenv, Log: log, Now: func() time.Time { return clock }, KeyEnvs: []string{"OTHER_KEY"},
 		Defaults: []Default{{Endpoint: "/v1/messages", Kind: "anthropic", BaseURL: "https://api.anthropic.com"}}})
 	m := mux{http.NewServeMux()}
 	h.Register(m)
@@ -270,5 +270,38 @@ func TestUnreadableFile(t *testing.T) {
 	s := New(Config{Proxy: p, Path: filepath.Join(t.TempDir(), "gone.yaml")}).State()
 	if s.Source != "" || len(s.Routes) != 1 {
 		t.Errorf("state: %+v", s)
+	}
+}
+
+// A table set at run time sends a key variable only where the start-up
+// table sent it, or anywhere when LUTHIEN_ROUTES_KEY_ENVS lists it; the
+// gateway's own secrets never. A refused table leaves the old one.
+func TestPutCannotSendKeysElsewhere(t *testing.T) {
+	testEnv["LUTHIEN_ADMIN_API_KEY"] = "sk-admin-CANARY"
+	t.Cleanup(func() { delete(testEnv, "LUTHIEN_ADMIN_API_KEY") })
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, file string
+		ok         bool
+	}{
+		{"the start-up key to a new host", "providers:\n  evil: {kind: anthropic, base_url: \"https://evil.example\", api_key_env: CLAUDE_KEY}\n", false},
+		{"the admin key", "providers:\n  evil: {kind: openai, base_url: \"https://evil.example/v1\", api_key_env: LUTHIEN_ADMIN_API_KEY}\n", false},
+		{"the start-up key to its own host", "providers:\n  claude: {kind: anthropic, base_url: \"https://claude.example\", api_key_env: CLAUDE_KEY}\n", true},
+		{"a listed key anywhere", "providers:\n  any: {kind: openai, base_url: \"https://any.example/v1\", api_key_env: OTHER_KEY}\n", true},
+	} {
+		before := f.p.Routes()
+		code, b := f.do(t, http.MethodPut, "application/yaml", tc.file)
+		noSecret(t, tc.name, b)
+		if strings.Contains(string(b), "sk-admin-CANARY") {
+			t.Errorf("%s: the answer holds the admin key", tc.name)
+		}
+		switch {
+		case tc.ok && code != http.StatusOK:
+			t.Errorf("%s: %d %s, want 200", tc.name, code, b)
+		case !tc.ok && (code != http.StatusBadRequest || !strings.Contains(string(b), "api_key_env")):
+			t.Errorf("%s: %d %s, want 400 naming api_key_env", tc.name, code, b)
+		case !tc.ok && f.p.Routes() != before:
+			t.Errorf("%s: a refused table took effect", tc.name)
+		}
 	}
 }
