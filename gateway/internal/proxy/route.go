@@ -213,6 +213,7 @@ func (p *Proxy) translateResponse(resp *http.Response, c *call) {
 		} else {
 			s = translate.NewChatToAnthropicStream()
 		}
+		s.WithModel(c.req.Model)
 		tee := &capture{limit: maxUpstreamRecordBytes}
 		resp.Body = &translatedStream{rd: sse.NewReader(io.TeeReader(resp.Body, tee)), s: s, body: resp.Body,
 			done: func() {

@@ -143,6 +143,11 @@ func TestCrossProviderRoute(t *testing.T) {
 			case f.name == "anthropic" && stream && !strings.Contains(body, "event: message_stop"):
 				t.Errorf("anthropic client got %s", body)
 			}
+			// The model the client named, streamed or not.
+			clientModel := map[string]string{"openai": `"model":"m"`, "anthropic": `"model":"c-1"`}[f.name]
+			if !strings.Contains(body, clientModel) {
+				t.Errorf("%s stream=%v: the answer does not name the client's model (%s): %s", f.name, stream, clientModel, body)
+			}
 			rec := g.recs.next(t)
 			if !strings.Contains(string(rec.RequestUpstream), wantModel) || len(rec.ResponseUpstream) == 0 || rec.Provider == "" {
 				t.Errorf("%s stream=%v: record upstream request %q, upstream response of %d bytes, provider %q",

@@ -55,6 +55,7 @@ type Stream struct {
 	finished  bool // the message_delta was written (Anthropic → OpenAI)
 	tools     bool // a tool block was written
 	done      bool
+	model     string // the model the client stream names; "" upstream's
 }
 
 // NewAnthropicToChatStream translates an Anthropic upstream stream for an
@@ -69,6 +70,14 @@ func NewAnthropicToChatStream(req dialect.Request) *Stream {
 // for an Anthropic client.
 func NewChatToAnthropicStream() *Stream {
 	return newStream(openai.Dialect{}.NewDecoder(), anthropic.Dialect{}.NewEncoder(dialect.Request{}), false)
+}
+
+// WithModel makes the client stream name model (the client's own, for a
+// call routed under another model name upstream), as the translated
+// complete responses do; it returns s.
+func (s *Stream) WithModel(model string) *Stream {
+	s.model = model
+	return s
 }
 
 func newStream(dec dialect.Decoder, enc dialect.Encoder, toChat bool) *Stream {
@@ -248,6 +257,9 @@ func (s *Stream) flushHeld(w io.Writer) error {
 }
 
 func (s *Stream) messageStart(w io.Writer, ev *cpv1.StreamEvent, ms *cpv1.MessageStart) error {
+	if s.model != "" {
+		ms.Model = s.model
+	}
 	if !s.toChat {
 		return s.enc.Event(w, ev, nil)
 	}
