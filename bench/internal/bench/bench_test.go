@@ -387,7 +387,7 @@ func TestEvaluate(t *testing.T) {
 	rep := &Report{Targets: []TargetResult{
 		target(TargetDirect, 1, 2, 1000, 1000),
 		target(TargetFloor, 1.5, 3, 900, 800),
-		target(TargetNoop, 2, 4, 600, 500), // added p50 1 (2× the floor's), p99 2 (2×)
+		target(TargetNoop, 2, 4, 720, 500), // added p50 1 (2× the floor's), p99 2 (2×)
 		target(TargetAllCaps, 1.5, 2.5, 500, 300),
 		target(TargetSplit, 3, 3, 400, 200),
 		{Name: TargetPostgres, Status: "pending (persistence not landed)"},
@@ -407,13 +407,14 @@ func TestEvaluate(t *testing.T) {
 	}{
 		"non-streaming added latency p50 at c=1, gateway-noop / floor":                 {Missed, 2},
 		"non-streaming added latency p99 at c=1, gateway-noop / floor":                 {Met, 2},
-		"non-streaming throughput at c=32, gateway-noop / floor":                       {Met, 0.667},
+		"non-streaming throughput at c=32, gateway-noop / floor":                       {Met, 0.8},
+		"burst streaming events/s, gateway-noop / floor":                               {Missed, 0.625},
 		"burst streaming events/s, gateway-allcaps / floor":                            {Missed, 0.375},
 		"burst streaming events/s, gateway-split / gateway-allcaps":                    {Missed, 0.667},
 		"non-streaming throughput at c=32, gateway-postgres / gateway-noop":            {NA, 0},
 		"added time to first token p50 (paced, 64 streams), gateway-noop":              {Met, 1},
 		"added inter-event gap p99 (paced, 64 streams), gateway-allcaps":               {Met, 0.5},
-		"peak RSS of the gateway with 1000 concurrent paced streams, gateway-noop":     {Missed, 600},
+		"peak RSS of the gateway with 1000 concurrent paced streams, gateway-noop":     {Missed, 720},
 		"peak RSS of the gateway with 1000 concurrent paced streams, gateway-postgres": {NA, 0},
 	}
 	for name, w := range want {
