@@ -382,19 +382,26 @@ func (p *Proxy) upstreamURL(r *http.Request, d dialect.Dialect) string {
 	return p.provider(d).URL(r.URL.Path, r.URL.RawQuery)
 }
 
-// send makes the upstream request with body, under the upstream timeouts:
-// the response's body ends with a *timeoutError when upstream goes silent
-// (closing it releases the request).
+// send makes the upstream request of a forwarded route with body (see
+// exchange).
 func (p *Proxy) send(ctx context.Context, r *http.Request, d dialect.Dialect, body []byte) (*http.Response, error) {
+	return p.exchange(ctx, r.Method, p.upstreamURL(r, d), body, func(h http.Header) { p.upstreamHeader(h, r.Header, d) })
+}
+
+// exchange makes an upstream request with body and the headers header
+// sets, under the upstream timeouts: the response's body ends with a
+// *timeoutError when upstream goes silent (closing it releases the
+// request).
+func (p *Proxy) exchange(ctx context.Context, method, url string, body []byte, header func(http.Header)) (*http.Response, error) {
 	u := newUpstreamDeadline(ctx, p.cfg.UpstreamHeaderTimeout, p.cfg.UpstreamIdleTimeout)
-	req, err := http.NewRequestWithContext(u.ctx, r.Method, p.upstreamURL(r, d), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(u.ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		u.stop()
 		return nil, err
 	}
-	p.upstreamHeader(req.Header, r.Header, d)
+	header(req.Header)
 	req.ContentLength = int64(len(body))
-	if len(body) == 0 && r.Method != http.MethodPost {
+	if len(body) == 0 && method != http.MethodPost {
 		req.Body = http.NoBody
 	}
 	resp, err := p.client.Do(req)

@@ -157,23 +157,13 @@ func (p *Proxy) sendCall(ctx context.Context, r *http.Request, c *call, body []b
 		c.trace.RequestUpstream = out
 		c.trace.Dropped = append(c.trace.Dropped, droppedText(dropped)...)
 	}
-	u := newUpstreamDeadline(ctx, p.cfg.UpstreamHeaderTimeout, p.cfg.UpstreamIdleTimeout)
-	req, err := http.NewRequestWithContext(u.ctx, http.MethodPost, t.prov.URL(t.upstreamPath(r), r.URL.RawQuery), bytes.NewReader(out))
+	resp, err := p.exchange(ctx, http.MethodPost, t.prov.URL(t.upstreamPath(r), r.URL.RawQuery), out, func(h http.Header) {
+		copyRequestHeader(h, r.Header)
+		t.setHeaders(h, c.d)
+	})
 	if err != nil {
-		u.stop()
 		return nil, err
 	}
-	copyRequestHeader(req.Header, r.Header)
-	t.setHeaders(req.Header, c.d)
-	req.ContentLength = int64(len(out))
-	resp, err := p.client.Do(req)
-	if err != nil {
-		err = u.explain(err)
-		u.stop()
-		return nil, err
-	}
-	u.responded()
-	resp.Body = &idleBody{body: resp.Body, u: u}
 	scrubKey(resp, t.key)
 	if t.cross {
 		p.translateResponse(resp, c)
