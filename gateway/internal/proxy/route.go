@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"luthien.dev/canon/jsonx"
 	"luthien.dev/gateway/internal/dialect"
@@ -113,8 +114,8 @@ func (t target) upstreamBody(d dialect.Dialect, body []byte) ([]byte, []translat
 // route's headers, and across kinds the headers of the other API (an
 // Anthropic provider needs anthropic-version; an OpenAI one gets no
 // anthropic-* header).
-func (t target) setHeaders(h http.Header, d dialect.Dialect) {
-	if !t.passClient {
+func (t target) setHeaders(h http.Header) {
+	if !t.passClient || t.key != "" {
 		h.Del("Authorization")
 		h.Del("X-Api-Key")
 	}
@@ -123,18 +124,14 @@ func (t target) setHeaders(h http.Header, d dialect.Dialect) {
 		if t.prov.Kind == provider.Anthropic {
 			h.Set("Anthropic-Version", anthropicVersion)
 		} else {
-			for k := range h {
-				if len(k) > 10 && http.CanonicalHeaderKey(k[:10]) == "Anthropic-" {
-					h.Del(k)
+			for k := range h { // canonical names: copyRequestHeader copied them so
+				if strings.HasPrefix(k, "Anthropic-") {
+					delete(h, k)
 				}
 			}
 		}
 	}
-	if t.key != "" {
-		h.Del("Authorization")
-		h.Del("X-Api-Key")
-		provider.Provider{Kind: t.prov.Kind, Key: t.key}.SetKey(h)
-	}
+	provider.Provider{Kind: t.prov.Kind, Key: t.key}.SetKey(h) // none without a key
 	for k, vs := range t.headers {
 		h[k] = append([]string(nil), vs...)
 	}
@@ -159,7 +156,7 @@ func (p *Proxy) sendCall(ctx context.Context, r *http.Request, c *call, body []b
 	}
 	resp, err := p.exchange(ctx, http.MethodPost, t.prov.URL(t.upstreamPath(r), r.URL.RawQuery), out, func(h http.Header) {
 		copyRequestHeader(h, r.Header)
-		t.setHeaders(h, c.d)
+		t.setHeaders(h)
 	})
 	if err != nil {
 		return nil, err
